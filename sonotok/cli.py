@@ -1,0 +1,49 @@
+"""The `sonotok` command line: one subcommand per user task.
+
+Each subsystem owns its commands in its own `cli.py` and exposes
+`register(subparsers)`; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that contribute subcommands, in the order `--help` lists them.
+_COMMAND_MODULES = (
+    "sonotok.tokenizer.cli",
+    "sonotok.evaluation.cli",
+    "sonotok.generation.cli",
+    "sonotok.enhancement.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sonotok",
+        description="Audio latents at 25 Hz: encode, decode, reconstruct, and the tools built on them.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:  # subsystem without commands yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
