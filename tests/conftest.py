@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny random models and generated audio (no downloads, no files from elsewhere)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
+
+
+def tone_mix(num_samples: int, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Audio-like test signal: a few sines with an envelope plus a little noise, peak ≈ 0.5."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / sample_rate
+    x = sum(
+        rng.uniform(0.2, 1)
+        * np.sin(2 * np.pi * rng.uniform(100, 0.45 * sample_rate) * t + rng.uniform(0, 6))
+        for _ in range(4)
+    )
+    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t)) + 0.05 * rng.standard_normal(num_samples)
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer() -> AudioTokenizer:
+    torch.manual_seed(0)
+    model = AudioTokenizer(TokenizerConfig.tiny())
+    # Non-trivial BatchNorm statistics so the semantic features are O(1).
+    bn = model.semantic.init_bn
+    bn.running_mean.uniform_(-60, -20)
+    bn.running_var.uniform_(200, 400)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory, tiny_tokenizer) -> str:
+    folder = tmp_path_factory.mktemp("tiny_tokenizer")
+    tiny_tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tone():
+    """`tone(num_samples, sample_rate=16000, seed=0)` → float32 numpy test signal."""
+    return tone_mix

@@ -1,0 +1,23 @@
+"""The installed layout: folders mapped to sonotok.* subpackages, no generic top-level names."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_subpackages_map_to_folders_and_no_generic_top_level_names(tmp_path):
+    code = (
+        "import importlib.util, sonotok, sonotok.tokenizer, sonotok.generation, sonotok.enhancement, sonotok.evaluation\n"
+        "print(sonotok.tokenizer.__file__)\n"
+        "print([n for n in ('tokenizer', 'generation', 'enhancement', 'evaluation') if importlib.util.find_spec(n)])\n"
+        "from sonotok import AudioTokenizer; print(AudioTokenizer.__module__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    lines = out.stdout.splitlines()
+    assert Path(lines[0]).resolve() == ROOT / "tokenizer" / "__init__.py"
+    assert lines[1] == "[]"
+    assert lines[2] == "sonotok.tokenizer.model"

@@ -1,0 +1,165 @@
+import pytest
+import torch
+from sonotok.tokenizer import (
+    AudioInputError,
+    AudioTokenizer,
+    ConfigError,
+    TokenizerConfig,
+    num_latent_frames,
+)
+
+
+@pytest.fixture(scope="module")
+def wave(tone):
+    return lambda n, seed=0: torch.from_numpy(tone(n, seed=seed))
+
+
+@pytest.mark.parametrize(
+    "n,frames,out",
+    [(16000, 25, 16000), (16001, 25, 16000), (161280, 252, 161280), (200000, 312, 199680)],
+)
+def test_length_table(tiny_tokenizer, n, frames, out, wave):
+    z = tiny_tokenizer.encode(wave(n))
+    assert z.shape == (frames, 32) == (num_latent_frames(n), 32)
+    assert tiny_tokenizer.decode(z).shape == (out,)
+
+
+def test_batch_invariance_list_and_padded_batch(tiny_tokenizer, wave):
+    lengths = [16000, 40000, 24321, 170000]  # the last spans two 10.08 s chunks
+    waves = [wave(n, seed=i) for i, n in enumerate(lengths)]
+    alone = [tiny_tokenizer.encode(w) for w in waves]
+    listed = tiny_tokenizer.encode(waves)
+    padded = torch.zeros(len(waves), max(lengths))
+    mask = torch.zeros_like(padded, dtype=torch.long)
+    for i, w in enumerate(waves):
+        padded[i, : len(w)] = w
+        mask[i, : len(w)] = 1
+    batch = tiny_tokenizer.encode(padded, attention_mask=mask)
+    assert batch.shape == (4, num_latent_frames(max(lengths)), 32)
+    for i, z in enumerate(alone):
+        assert torch.allclose(listed[i], z, atol=1e-5)
+        assert torch.allclose(batch[i, : len(z)], z, atol=1e-5)
+        assert batch[i, len(z) :].abs().sum() == 0  # padded frames are zero
+
+
+def test_loud_batch_mate_does_not_change_quiet_clip(tiny_tokenizer, wave):
+    quiet = 1e-4 * wave(16000, seed=1)
+    loud = 0.9 * torch.sign(wave(16000, seed=2))
+    assert torch.allclose(
+        tiny_tokenizer.encode([quiet, loud])[0], tiny_tokenizer.encode(quiet), atol=1e-5
+    )
+
+
+def test_fused_is_semantic_plus_acoustic(tiny_tokenizer, wave):
+    x = wave(50000)
+    fused = tiny_tokenizer.encode(x)
+    parts = tiny_tokenizer.encode(x, features="semantic") + tiny_tokenizer.encode(
+        x, features="acoustic"
+    )
+    assert torch.allclose(fused, parts, atol=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        tiny_tokenizer.encode(x, features="both")
+
+
+def test_long_audio_in_pieces_equals_one_pass(tiny_tokenizer, wave):
+    x = wave(16000 * 45)  # 4.5 semantic chunks
+    one = tiny_tokenizer.encode(x, chunks_per_pass=64)
+    pieces = tiny_tokenizer.encode(x, chunks_per_pass=1)
+    assert torch.allclose(one, pieces, atol=1e-5)
+
+
+def test_chunked_decode_equals_full_decode(tiny_tokenizer, wave):
+    z = tiny_tokenizer.encode(wave(16000 * 12))
+    full = tiny_tokenizer.decode(z, chunk_frames=None)
+    for chunk in (7, 50, 299):
+        assert torch.allclose(tiny_tokenizer.decode(z, chunk_frames=chunk), full, atol=1e-4)
+
+
+def test_chunked_decode_equals_full_decode_at_full_depth():
+    torch.manual_seed(0)
+    model = AudioTokenizer(TokenizerConfig.tiny())
+    from sonotok.tokenizer.decoder import VocosDecoder, VocosDecoderConfig
+
+    model.decoder = VocosDecoder(
+        VocosDecoderConfig(input_dim=32, dim=32, intermediate_dim=64, num_layers=12)
+    )
+    model.config.decoder = model.decoder.config
+    for block in model.decoder.backbone.convnext:
+        block.gamma.data.fill_(1.0)  # make every block matter
+    z = torch.randn(1, 200, 32)
+    full = model.decode(z, chunk_frames=None)
+    assert torch.allclose(model.decode(z, chunk_frames=40), full, atol=1e-4)
+
+
+def test_reconstruct_keeps_rate_and_length(tiny_tokenizer, wave, tone):
+    x = torch.from_numpy(tone(22050 + 17, sample_rate=22050))
+    y = tiny_tokenizer.reconstruct(x, sample_rate=22050)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    ys = tiny_tokenizer.reconstruct([wave(16000), wave(20000)])
+    assert [len(v) for v in ys] == [16000, 20000]
+
+
+def test_encode_resamples(tiny_tokenizer, tone):
+    x48 = torch.from_numpy(tone(48000, sample_rate=48000))
+    assert tiny_tokenizer.encode(x48, sample_rate=48000).shape == (25, 32)
+
+
+def test_bad_inputs(tiny_tokenizer):
+    with pytest.raises(AudioInputError, match="too short"):
+        tiny_tokenizer.encode(torch.zeros(100))
+    with pytest.raises(AudioInputError, match="NaN"):
+        tiny_tokenizer.encode(torch.full((16000,), float("nan")))
+    with pytest.raises(AudioInputError, match="input 1.*empty"):
+        tiny_tokenizer.encode([torch.zeros(16000), torch.zeros(0)])
+    with pytest.raises(AudioInputError, match="shape"):
+        tiny_tokenizer.encode(torch.zeros(2, 2, 16000))
+    with pytest.raises(AudioInputError, match="attention_mask"):
+        tiny_tokenizer.encode(torch.zeros(2, 16000), attention_mask=torch.ones(2, 100))
+    with pytest.raises(ValueError, match="expected"):
+        tiny_tokenizer.decode(torch.zeros(10, 7))
+    with pytest.raises(ValueError, match="NaN"):
+        tiny_tokenizer.decode(torch.full((10, 32), float("nan")))
+
+
+def test_bf16_compute_stays_close(tiny_tokenizer, wave):
+    x = wave(32000)
+    ref = tiny_tokenizer.encode(x)
+    try:
+        tiny_tokenizer.set_compute_dtype("bf16")
+        low = tiny_tokenizer.encode(x)
+        audio = tiny_tokenizer.decode(ref)
+    finally:
+        tiny_tokenizer.set_compute_dtype(None)
+    assert low.dtype == torch.float32 and audio.dtype == torch.float32
+    assert (low - ref).abs().max() < 0.1 * ref.abs().max()
+    assert (audio - tiny_tokenizer.decode(ref)).abs().max() < 0.05 * tiny_tokenizer.decode(
+        ref
+    ).abs().max() + 1e-3
+
+
+def test_config_validation():
+    cfg = TokenizerConfig.tiny().to_dict()
+    cfg["acoustic"]["embed_dim"] = 16
+    with pytest.raises(ConfigError, match="latent widths differ"):
+        TokenizerConfig.from_dict(cfg)
+    cfg = TokenizerConfig.tiny().to_dict()
+    cfg["upsample"] = 4
+    with pytest.raises(ConfigError, match="samples per latent frame"):
+        TokenizerConfig.from_dict(cfg)
+    cfg = TokenizerConfig.tiny().to_dict()
+    cfg["decoder"]["depth"] = 3
+    with pytest.raises(ConfigError, match="unknown keys"):
+        TokenizerConfig.from_dict(cfg)
+    assert TokenizerConfig.from_dict(TokenizerConfig.tiny().to_dict()) == TokenizerConfig.tiny()
+
+
+def test_full_size_has_paper_parameter_counts():
+    with torch.device("meta"):
+        model = AudioTokenizer()
+    count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6  # noqa: E731
+    assert round(count(model.semantic), 1) == 630.3
+    assert round(count(model.acoustic), 2) == 0.66
+    assert round(count(model.upsampler) + count(model.decoder), 1) == 173.9
+    assert (
+        len(model.state_dict()) == 522 - 5
+    )  # official file also stores 5 derived front-end/ISTFT tables
