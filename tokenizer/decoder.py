@@ -146,10 +146,7 @@ class VocosDecoder(nn.Module):
         self.config = config = config or VocosDecoderConfig()
         self.backbone = VocosBackbone(config)
         self.head = ISTFTHead(config.dim, config.n_fft, config.hop_length)
-        self.compute_dtype: torch.dtype | None = None  # autocast dtype for the backbone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = self.compute_dtype
-        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            h = self.backbone(x)
+        h = self.backbone(x.to(self.backbone.embed.weight.dtype))  # bf16/fp16 if cast
         return self.head(h)

@@ -28,6 +28,7 @@ from .mel import num_frames
 from .semantic import SemanticEncoder, segments
 
 Features = Literal["fused", "semantic", "acoustic"]
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 AudioInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
 
@@ -84,25 +85,23 @@ class AudioTokenizer(nn.Module):
         return self.semantic.token_count(num_samples)
 
     def set_compute_dtype(self, dtype: torch.dtype | str | None) -> AudioTokenizer:
-        """Run the ViT and ConvNeXt blocks under autocast in bf16/fp16 (None: fp32).
-        Front ends, the acoustic projection and the ISTFT head always run in fp32."""
-        dtype = (
-            {
-                "fp32": None,
-                "float32": None,
-                "bf16": torch.bfloat16,
-                "bfloat16": torch.bfloat16,
-                "fp16": torch.float16,
-                "float16": torch.float16,
-            }.get(dtype, dtype)
-            if isinstance(dtype, str)
-            else dtype
-        )
-        if dtype not in (None, torch.float32, torch.bfloat16, torch.float16):
+        """Hold and run the ViT blocks and the ConvNeXt backbone in bf16/fp16 (None: fp32).
+
+        For inference: halves their memory and uses low-precision kernels. The mel front
+        ends, patch embeddings, upsampler and ISTFT head stay fp32. (Training keeps fp32
+        weights and uses accelerate's autocast instead.)
+        """
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ValueError(
+                    f"compute dtype {dtype!r} not supported; use one of {sorted(_DTYPES)}"
+                )
+            dtype = _DTYPES[dtype]
+        dtype = dtype or torch.float32
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"compute dtype {dtype!r} not supported; use fp32, bf16 or fp16")
-        dtype = None if dtype == torch.float32 else dtype
-        self.semantic.compute_dtype = dtype
-        self.decoder.compute_dtype = dtype
+        for module in (self.semantic.blocks, self.semantic.norm, self.decoder.backbone):
+            module.to(dtype)
         return self
 
     # ---- encoding ---------------------------------------------------------------------
@@ -307,13 +306,21 @@ class AudioTokenizer(nn.Module):
         state = read_weights(folder)
         if values.get("model_type") == OFFICIAL_MODEL_TYPE:
             state = rename_keys(state, OFFICIAL_TOKENIZER_KEYS)
+        model = cls.from_state_dict(config, state, str(name_or_path))
+        model.set_compute_dtype(compute_dtype)
+        return model.to(device or "cpu").eval()
+
+    @classmethod
+    def from_state_dict(
+        cls, config: TokenizerConfig, state: dict[str, torch.Tensor], source: str
+    ) -> AudioTokenizer:
+        """Build without random initialisation (meta device) and load `state` strictly."""
         with torch.device("meta"):
             model = cls(config)
         model.to_empty(device="cpu")
         model.reset_derived_buffers()
-        load_strict(model, state, str(name_or_path))
-        model.set_compute_dtype(compute_dtype)
-        return model.to(device or "cpu").eval()
+        load_strict(model, state, source)
+        return model.eval()
 
     def reset_derived_buffers(self) -> None:
         """Recompute the non-persistent front-end tables (after building on the meta device)."""

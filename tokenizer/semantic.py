@@ -171,7 +171,6 @@ class SemanticEncoder(nn.Module):
             for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(d, eps=1e-6)
-        self.compute_dtype: torch.dtype | None = None  # autocast dtype for the ViT, None = fp32
 
     @property
     def embed_dim(self) -> int:
@@ -238,19 +237,12 @@ class SemanticEncoder(nn.Module):
         x = self.patch_embed(chunk.unsqueeze(1))  # (B, D, 1, t // 4)
         x = x + self.time_pos_embed[..., : x.shape[-1]] + self.freq_pos_embed
         x = x.flatten(2).transpose(1, 2)
-        key_mask = mask | ~mask.any(
-            dim=1, keepdim=True
-        )  # a clip with no tokens here attends freely
-        device_type = x.device.type
-        with torch.autocast(
-            device_type,
-            dtype=self.compute_dtype or torch.float32,
-            enabled=self.compute_dtype is not None,
-        ):
-            for block in self.blocks:
-                x = block(x, key_mask if not mask.all() else None)
-            x = self.norm(x)
-        return x.float()
+        # A clip with no tokens in this chunk attends freely (its outputs are zeroed later).
+        key_mask = mask | ~mask.any(dim=1, keepdim=True)
+        x = x.to(self.norm.weight.dtype)  # bf16/fp16 after AudioTokenizer.set_compute_dtype
+        for block in self.blocks:
+            x = block(x, key_mask if not mask.all() else None)
+        return self.norm(x).float()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike) -> SemanticEncoder:

@@ -1,0 +1,487 @@
+"""Encode a whole audio dataset once into a latent dataset, in shards that survive interruption.
+
+Layout of an output folder OUT:
+    extract.json                  the plan (source, model, features, shard size, rows) + totals
+    data-00000-of-00042.arrow     one Arrow stream per shard (rows in source order)
+    .progress/data-00000-of-00042.json   marker: a shard is done only when its marker exists
+    state.json, dataset_info.json written when every shard is done → `datasets.load_from_disk(OUT)`
+    errors.jsonl                  one line per unreadable row (index, id, message)
+
+Shard k holds source rows [k·S, (k+1)·S). Process r of P (under `accelerate launch`) takes
+shards k ≡ r (mod P), so processes never share a shard and the union is every row once.
+A shard is written to a temporary sibling and renamed into place, then its marker is
+written the same way, so an interruption leaves either a finished shard or nothing that
+`--resume` would keep. Within a shard, clips are batched by length (bucketing) so little
+compute goes to padding; rows are written back in source order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .audio import AudioInputError, atomic_path
+from .config import ConfigError
+from .datasets_io import AudioSource, decode_audio, write_json
+
+FEATURES = ("fused", "semantic", "acoustic")
+POOLS = ("none", "mean")
+LATENT_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": None}
+PLAN_FILE = "extract.json"
+ERRORS_FILE = "errors.jsonl"
+PROGRESS_DIR = ".progress"
+# Fields of the plan that must match for `--resume` to continue an earlier run.
+PLAN_KEYS = (
+    "source",
+    "split",
+    "subset",
+    "audio_column",
+    "model",
+    "features",
+    "pool",
+    "latent_dtype",
+    "shard_size",
+    "num_rows",
+)
+
+
+@dataclass
+class ExtractConfig:
+    """What to extract and how. `batch_size` clips per forward pass, capped so a
+    batch holds at most `max_batch_seconds` of (padded) audio; `shard_size` rows per
+    output file; `num_workers` threads decoding audio ahead of the model."""
+
+    output: str
+    features: str = "fused"
+    pool: str = "none"
+    latent_dtype: str = "float32"
+    shard_size: int = 256
+    batch_size: int = 16
+    max_batch_seconds: float = 320.0
+    bucketing: bool = True
+    num_workers: int = 4
+    resume: bool = False
+    overwrite: bool = False
+    model_name: str = ""
+    source_info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.features not in FEATURES:
+            raise ConfigError(f"features={self.features!r}; choose one of {FEATURES}")
+        if self.pool not in POOLS:
+            raise ConfigError(f"pool={self.pool!r}; choose one of {POOLS}")
+        if self.latent_dtype not in LATENT_DTYPES:
+            raise ConfigError(
+                f"latent dtype {self.latent_dtype!r}; choose one of {tuple(LATENT_DTYPES)}"
+            )
+        if self.shard_size < 1 or self.batch_size < 1:
+            raise ConfigError("--shard-size and --batch-size must be at least 1")
+
+
+# ---- planning -----------------------------------------------------------------------------
+def shard_ranges(num_rows: int, shard_size: int) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of consecutive shards covering `num_rows`."""
+    return [(a, min(a + shard_size, num_rows)) for a in range(0, num_rows, shard_size)]
+
+
+def shards_of_process(num_shards: int, rank: int, world: int) -> list[int]:
+    """The shards process `rank` of `world` owns: k ≡ rank (mod world). Disjoint, complete."""
+    return list(range(rank, num_shards, world))
+
+
+def shard_name(k: int, num_shards: int) -> str:
+    return f"data-{k:05d}-of-{num_shards:05d}.arrow"
+
+
+def make_batches(
+    lengths: list[int], batch_size: int, max_samples: int, bucketing: bool
+) -> list[list[int]]:
+    """Group item positions into batches of at most `batch_size` items whose padded size
+    (items × longest) stays within `max_samples` (a single long item always fits alone).
+    With `bucketing`, items are taken longest first so batch mates have similar lengths."""
+    order = (
+        sorted(range(len(lengths)), key=lambda i: -lengths[i]) if bucketing else range(len(lengths))
+    )
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        grown = max(longest, lengths[i])
+        if current and (len(current) >= batch_size or grown * (len(current) + 1) > max_samples):
+            batches.append(current)
+            current, grown = [], lengths[i]
+        current.append(i)
+        longest = grown
+    if current:
+        batches.append(current)
+    return batches
+
+
+def output_features(source: AudioSource, latent_dim: int, config: ExtractConfig):
+    """Features of the latent dataset: the source's columns without the audio one, then
+    `latents` (None, D) — or `embedding` (D,) with --pool mean — and `num_frames`."""
+    from datasets import Array2D, Features, List, Value
+
+    carried = {k: v for k, v in source.dataset.features.items() if k != source.audio_column}
+    new = "embedding" if config.pool == "mean" else "latents"
+    clash = [c for c in (new, "num_frames") if c in carried]
+    if clash:
+        raise ConfigError(
+            f"the source already has column(s) {clash}; remove or rename them before extracting"
+        )
+    dtype = "uint16" if config.latent_dtype == "bfloat16" else config.latent_dtype
+    if config.pool == "mean":
+        carried[new] = List(Value(dtype), length=latent_dim)
+    else:
+        carried[new] = Array2D(shape=(None, latent_dim), dtype=dtype)
+    carried["num_frames"] = Value("int32")
+    return Features(carried)
+
+
+def to_storage(z: torch.Tensor, latent_dtype: str) -> np.ndarray:
+    """Float latents → the stored numpy array; bfloat16 is kept as its raw uint16 bits
+    (Arrow has no bfloat16): read back with `as_float(array, "bfloat16")`."""
+    z = z.detach().cpu()
+    if latent_dtype == "bfloat16":
+        return z.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+    return z.float().numpy().astype(LATENT_DTYPES[latent_dtype], copy=False)
+
+
+def as_float(array, latent_dtype: str = "float32") -> torch.Tensor:
+    """A stored `latents`/`embedding` value → float32 tensor (undoes the bfloat16 bit storage)."""
+    array = np.asarray(array)
+    if latent_dtype == "bfloat16":
+        return torch.from_numpy(array.astype(np.uint16).view(np.int16)).view(torch.bfloat16).float()
+    return torch.from_numpy(array.astype(np.float32))
+
+
+# ---- one shard ----------------------------------------------------------------------------
+@dataclass
+class DecodedShard:
+    k: int
+    start: int
+    waves: list  # per row: tensor, or None when unreadable
+    seconds: list[float]
+    errors: list[dict]
+
+
+def encode_batch(model, waves: list[torch.Tensor], features: str) -> list[torch.Tensor]:
+    """The model call, one place (benchmarks and tests wrap it)."""
+    return model.encode(waves, features=features)
+
+
+class Extractor:
+    """Runs the shards one process owns; `finalize` (main process, after all) writes the
+    index files that make OUT a dataset."""
+
+    def __init__(self, model, source: AudioSource, config: ExtractConfig):
+        self.model = model
+        self.source = source
+        self.config = config
+        self.out = Path(config.output)
+        self.num_rows = len(source.dataset)
+        self.ranges = shard_ranges(self.num_rows, config.shard_size)
+        self.features = output_features(source, model.latent_dim, config)
+        self.ids = source.dataset[source.id_column] if source.id_column is not None else None
+
+    # -- plan / resume --------------------------------------------------------------------
+    def plan(self) -> dict:
+        info = {k: v for k, v in asdict(self.config).items() if k != "source_info"}
+        return {
+            **self.config.source_info,
+            "model": self.config.model_name,
+            "features": self.config.features,
+            "pool": self.config.pool,
+            "latent_dtype": self.config.latent_dtype,
+            "shard_size": self.config.shard_size,
+            "num_rows": self.num_rows,
+            "num_shards": len(self.ranges),
+            "latent_dim": self.model.latent_dim,
+            "frame_rate": self.model.frame_rate,
+            "settings": info,
+        }
+
+    def prepare(self) -> None:
+        """Check or write the plan (main process only; others wait)."""
+        plan = self.plan()
+        path = self.out / PLAN_FILE
+        if path.is_file() and not self.config.overwrite:
+            import json
+
+            old = json.loads(path.read_text())
+            if not self.config.resume:
+                raise ConfigError(
+                    f"{self.out}: already holds an extraction; pass --resume to continue it or "
+                    "--overwrite to start again"
+                )
+            changed = [k for k in PLAN_KEYS if old.get(k) != plan.get(k)]
+            if changed:
+                raise ConfigError(
+                    f"{self.out}: was extracted with different settings ({', '.join(changed)}: "
+                    f"{[old.get(k) for k in changed]} → {[plan.get(k) for k in changed]}); "
+                    "resume with the same settings or pass --overwrite"
+                )
+        elif self.out.exists() and any(self.out.iterdir()) and not self.config.overwrite:
+            if not path.is_file():
+                raise ConfigError(
+                    f"{self.out}: exists and is not an extraction folder; choose an empty or new folder"
+                )
+        if self.config.overwrite and self.out.is_dir():
+            self._clear()
+        (self.out / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob(".data-*.tmp"):
+            stale.unlink(missing_ok=True)  # an interrupted write; never a finished shard
+        if not path.is_file() or self.config.overwrite:
+            write_json(path, plan)
+
+    def _clear(self) -> None:
+        for p in [*self.out.glob("data-*.arrow"), *self.out.glob(".data-*.tmp")]:
+            p.unlink()
+        for name in (PLAN_FILE, ERRORS_FILE, "state.json", "dataset_info.json"):
+            (self.out / name).unlink(missing_ok=True)
+        for p in (self.out / PROGRESS_DIR).glob("*.json"):
+            p.unlink()
+
+    def marker(self, k: int) -> Path:
+        return self.out / PROGRESS_DIR / shard_name(k, len(self.ranges)).replace(".arrow", ".json")
+
+    def is_done(self, k: int) -> bool:
+        return self.marker(k).is_file() and (self.out / shard_name(k, len(self.ranges))).is_file()
+
+    # -- work -----------------------------------------------------------------------------
+    def _decode_row(self, index: int, cell) -> tuple[torch.Tensor | None, float, dict | None]:
+        name = (
+            f"row {index} ({self.source.id_column}={self.ids[index]})"
+            if self.ids is not None
+            else f"row {index}"
+        )
+        try:
+            wave, seconds = decode_audio(cell, self.model.sample_rate, self.source.base_dir, name)
+            return wave, seconds, None
+        except (AudioInputError, OSError, ValueError, TypeError) as err:
+            entry = {"index": index, "error": str(err)}
+            if self.ids is not None:
+                entry["id"] = self.ids[index]
+            return None, 0.0, entry
+
+    def _decode_shard(self, k: int, pool: ThreadPoolExecutor) -> DecodedShard:
+        start, stop = self.ranges[k]
+        cells = self.source.dataset[start:stop][self.source.audio_column]
+        results = list(pool.map(self._decode_row, range(start, stop), cells))
+        return DecodedShard(
+            k,
+            start,
+            [r[0] for r in results],
+            [r[1] for r in results],
+            [r[2] for r in results if r[2] is not None],
+        )
+
+    def _encode_shard(self, shard: DecodedShard, bar: tqdm, clock: dict) -> dict[int, tuple]:
+        """Row position in shard → (stored latents, frame count)."""
+        present = [i for i, w in enumerate(shard.waves) if w is not None]
+        lengths = [shard.waves[i].shape[-1] for i in present]
+        max_samples = int(self.config.max_batch_seconds * self.model.sample_rate)
+        out: dict[int, np.ndarray] = {}
+        for batch in make_batches(
+            lengths, self.config.batch_size, max_samples, self.config.bucketing
+        ):
+            rows = [present[j] for j in batch]
+            latents = encode_batch(self.model, [shard.waves[i] for i in rows], self.config.features)
+            for i, z in zip(rows, latents):
+                frames = z.shape[0]
+                z = z.mean(0) if self.config.pool == "mean" else z
+                out[i] = (to_storage(z, self.config.latent_dtype), frames)
+            clock["audio"] += sum(shard.seconds[i] for i in rows)
+            bar.update(len(rows))
+            elapsed = time.perf_counter() - clock["start"]
+            bar.set_postfix_str(f"{clock['audio'] / max(elapsed, 1e-9):.1f} h audio/h")
+        return out
+
+    def _write_shard(self, shard: DecodedShard, encoded: dict) -> dict:
+        import pyarrow as pa
+        from datasets import Dataset
+
+        start, stop = self.ranges[shard.k]
+        keep = sorted(encoded)
+        table = self.source.dataset.select(range(start, stop)).with_format("arrow")[:]
+        carried = table.drop_columns([self.source.audio_column]).take(pa.array(keep, pa.int64()))
+        new_name = "embedding" if self.config.pool == "mean" else "latents"
+        new = Dataset.from_dict(
+            {
+                new_name: [encoded[i][0] for i in keep],
+                "num_frames": [int(encoded[i][1]) for i in keep],
+            },
+            features=type(self.features)(
+                {new_name: self.features[new_name], "num_frames": self.features["num_frames"]}
+            ),
+        ).with_format("arrow")[:]
+        schema = self.features.arrow_schema
+        columns = [carried.column(n) for n in carried.column_names] + [
+            new.column(n) for n in new.column_names
+        ]
+        result = pa.Table.from_arrays(
+            [
+                c.cast(schema.field(i).type) if c.type != schema.field(i).type else c
+                for i, c in enumerate(columns)
+            ],
+            schema=schema,
+        )
+        path = self.out / shard_name(shard.k, len(self.ranges))
+        tmp = atomic_path(path)  # .data-…arrow.XXXX.tmp: never matched as a shard
+        try:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+                for batch in result.to_batches(max_chunksize=64):
+                    writer.write_batch(batch)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        summary = {
+            "shard": shard.k,
+            "rows": len(keep),
+            "seconds_of_audio": sum(shard.seconds),
+            "latent_frames": int(sum(encoded[i][1] for i in keep)),
+            "errors": shard.errors,
+        }
+        write_json(self.marker(shard.k), summary)
+        return summary
+
+    def run(
+        self, rank: int = 0, world: int = 1, on_shard: Callable[[dict], None] | None = None
+    ) -> dict:
+        """Extract this process's unfinished shards; returns counts for this process."""
+        mine = [k for k in shards_of_process(len(self.ranges), rank, world) if not self.is_done(k)]
+        total_rows = sum(self.ranges[k][1] - self.ranges[k][0] for k in mine)
+        clock = {"start": time.perf_counter(), "audio": 0.0}
+        done = {"shards": 0, "rows": 0, "errors": 0, "seconds_of_audio": 0.0}
+        decoder = ThreadPoolExecutor(max(1, self.config.num_workers))
+        prefetch = ThreadPoolExecutor(1)
+        bar = tqdm(
+            total=total_rows,
+            unit="clip",
+            desc=f"extract [{rank}/{world}]" if world > 1 else "extract",
+            position=rank if world > 1 else None,
+            disable=None,
+            file=sys.stderr,
+        )
+        try:
+            pending = prefetch.submit(self._decode_shard, mine[0], decoder) if mine else None
+            for n in range(len(mine)):
+                shard = pending.result()
+                pending = (
+                    prefetch.submit(self._decode_shard, mine[n + 1], decoder)
+                    if n + 1 < len(mine)
+                    else None
+                )
+                for entry in shard.errors:
+                    tqdm.write(f"error: {entry['error']}", file=sys.stderr)
+                encoded = self._encode_shard(shard, bar, clock)
+                bar.update(len(shard.errors))
+                summary = self._write_shard(shard, encoded)
+                done["shards"] += 1
+                done["rows"] += summary["rows"]
+                done["errors"] += len(summary["errors"])
+                done["seconds_of_audio"] += summary["seconds_of_audio"]
+                if on_shard is not None:
+                    on_shard(summary)
+        finally:
+            bar.close()
+            prefetch.shutdown(wait=False, cancel_futures=True)
+            decoder.shutdown(wait=False, cancel_futures=True)
+        elapsed = time.perf_counter() - clock["start"]
+        done["wall_seconds"] = elapsed
+        done["hours_of_audio_per_hour"] = done["seconds_of_audio"] / max(elapsed, 1e-9)
+        return done
+
+    # -- index ----------------------------------------------------------------------------
+    def finalize(self) -> dict:
+        """Once every shard is done: errors.jsonl, dataset_info.json, state.json (so
+        `datasets.load_from_disk(OUT)` opens all shards without copying them) and totals."""
+        import json
+
+        from datasets import DatasetInfo
+
+        missing = [k for k in range(len(self.ranges)) if not self.is_done(k)]
+        if missing:
+            raise RuntimeError(
+                f"{self.out}: {len(missing)} shard(s) not finished (first: {missing[0]}); "
+                "run the same command again with --resume"
+            )
+        summaries = [json.loads(self.marker(k).read_text()) for k in range(len(self.ranges))]
+        errors = [e for s in summaries for e in s["errors"]]
+        tmp = atomic_path(self.out / ERRORS_FILE)
+        try:
+            tmp.write_text("".join(json.dumps(e, default=str) + "\n" for e in errors))
+            os.replace(tmp, self.out / ERRORS_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
+        plan = self.plan()
+        info = DatasetInfo(
+            description=f"sonotok latents ({self.config.features}, pool={self.config.pool}, "
+            f"{self.config.latent_dtype}) of {plan.get('source', '?')} by {self.config.model_name}",
+            features=self.features,
+        )
+        tmp = atomic_path(self.out / "dataset_info.json")
+        try:
+            with open(tmp, "wb") as f:
+                info._dump_info(f, pretty_print=True)
+            os.replace(tmp, self.out / "dataset_info.json")
+        finally:
+            tmp.unlink(missing_ok=True)
+        fingerprint = hashlib.sha256(
+            json.dumps(plan, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+        write_json(
+            self.out / "state.json",
+            {
+                "_data_files": [
+                    {"filename": shard_name(k, len(self.ranges))} for k in range(len(self.ranges))
+                ],
+                "_fingerprint": fingerprint,
+                "_format_columns": None,
+                "_format_kwargs": {},
+                "_format_type": None,
+                "_output_all_columns": False,
+                "_split": None,
+            },
+        )
+        totals = {
+            "complete": True,
+            "rows": sum(s["rows"] for s in summaries),
+            "errors": len(errors),
+            "hours_of_audio": sum(s["seconds_of_audio"] for s in summaries) / 3600,
+            "latent_frames": sum(s["latent_frames"] for s in summaries),
+        }
+        write_json(self.out / PLAN_FILE, {**plan, "totals": totals})
+        return totals
+
+
+def extract(
+    model,
+    source: AudioSource,
+    config: ExtractConfig,
+    rank: int = 0,
+    world: int = 1,
+    barrier: Callable[[], None] | None = None,
+) -> dict:
+    """The whole job for one process: prepare (main), run own shards, finalize (main).
+    `barrier` synchronises processes (accelerate's `wait_for_everyone`) when world > 1."""
+    barrier = barrier or (lambda: None)
+    extractor = Extractor(model, source, config)
+    if rank == 0:
+        extractor.prepare()
+    barrier()
+    done = extractor.run(rank, world)
+    barrier()
+    if rank == 0:
+        done["totals"] = extractor.finalize()
+    return done

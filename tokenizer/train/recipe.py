@@ -1,0 +1,157 @@
+"""The tokenizer training recipe as typed settings (one dataclass per YAML section).
+
+Defaults are the DashengTokenizer paper's: L_G = 45·L_sem + 45·L_mel + L_fm + L_adv, hinge
+GAN with a multi-frequency discriminator, AdamW(0.8, 0.9) at 5e-4 with cosine decay to 10%,
+global batch 256. See configs/tokenizer/paper.yaml and tiny.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..audio import SAMPLE_RATE
+from ..config import ConfigError
+from .data import SourceConfig
+
+HOP_SAMPLES = 640  # samples per 25 Hz latent frame at 16 kHz
+
+
+@dataclass
+class ModelSettings:
+    """What to train from. `pretrained`: a tokenizer folder or hub id to fine-tune (the
+    official mispeech/dashengtokenizer or one of ours). Otherwise a new tokenizer: a random
+    acoustic branch and decoder of `architecture` size on `semantic_encoder` (a Dasheng
+    folder, hub id or .pt of any size; null: random, for smoke tests only)."""
+
+    pretrained: str | None = None
+    semantic_encoder: str | None = None
+    architecture: Literal["paper", "tiny"] = "paper"
+    semantic_dtype: Literal["fp32", "bf16"] = "fp32"  # the frozen encoder may run in bf16
+
+    def __post_init__(self):
+        if self.pretrained and self.semantic_encoder:
+            raise ConfigError(
+                "set model.pretrained (fine-tune a tokenizer) or model.semantic_encoder (new tokenizer), not both"
+            )
+
+
+@dataclass
+class DiscriminatorSettings:
+    """Each discriminator's loss weight; 0 disables it. mfd: multi-frequency (STFT magnitude
+    + phase, VISinger2-style, the paper's); mpd / mrd: Vocos' multi-period / multi-resolution."""
+
+    mfd: float = 1.0
+    mpd: float = 0.0
+    mrd: float = 0.0
+    mfd_hops: list[int] = field(default_factory=lambda: [128, 256, 512])  # n_fft = 4·hop
+    mfd_channels: int = 32
+    mpd_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    mpd_channels: int = 32
+    mrd_n_ffts: list[int] = field(default_factory=lambda: [2048, 1024, 512])
+    mrd_channels: int = 32
+
+    def __post_init__(self):
+        if min(self.mfd, self.mpd, self.mrd) < 0:
+            raise ConfigError("discriminator weights must be >= 0 (0 disables one)")
+        if self.mfd + self.mpd + self.mrd == 0:
+            raise ConfigError(
+                "all discriminator weights are 0; enable at least one (e.g. discriminators.mfd=1)"
+            )
+
+
+@dataclass
+class LossSettings:
+    """L_G = semantic·‖z_sem − z_ac‖² + mel·L1(log-mel) + feature_matching·L_fm + adversarial·L_adv."""
+
+    semantic: float = 45.0  # paper
+    mel: float = 45.0  # paper
+    feature_matching: float = 1.0
+    adversarial: float = 1.0
+    mel_n_fft: int = 1024
+    mel_hop: int = 256
+    mel_bins: int = 100  # Vocos' mel loss front end
+
+
+@dataclass
+class OptimSettings:
+    lr: float = 5e-4  # paper, generator and discriminators
+    betas: tuple[float, float] = (0.8, 0.9)  # Vocos / paper
+    weight_decay: float = 0.01
+    warmup_steps: int = 1000
+    min_lr_ratio: float = 0.1  # cosine decay to 10% of lr (paper)
+    grad_clip: float = 1.0  # max global grad norm per model; 0 disables
+    mel_only_steps: int = 0  # generator-only warm-up with λ_sem·L_sem + λ_mel·L_mel
+    ema_decay: float | None = None  # e.g. 0.999; the exported model then uses the EMA weights
+
+    def __post_init__(self):
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"optim.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+
+
+@dataclass
+class DataSettings:
+    sources: list[SourceConfig] = field(default_factory=list)
+    val_sources: list[SourceConfig] = field(default_factory=list)
+    segment_samples: int = 16000 + 4 * HOP_SAMPLES  # 1.16 s training crops (a multiple of 640)
+    val_items: int = 8
+    val_segment_samples: int = 5 * SAMPLE_RATE
+    silence_db: float = -60.0  # crops quieter than this RMS are redrawn and counted
+    num_workers: int = 2
+    max_attempts: int = 50  # draws per sample before the run stops as "data mostly unusable"
+
+    def __post_init__(self):
+        for name in ("segment_samples", "val_segment_samples"):
+            value = getattr(self, name)
+            if value <= 0 or value % HOP_SAMPLES:
+                nearest = max(HOP_SAMPLES, round(value / HOP_SAMPLES) * HOP_SAMPLES)
+                raise ConfigError(
+                    f"data.{name}={value} must be a positive multiple of {HOP_SAMPLES} (one latent frame); "
+                    f"use e.g. {nearest}"
+                )
+
+
+@dataclass
+class TrainSettings:
+    output_dir: str = "runs/tokenizer"
+    seed: int = 0
+    max_steps: int = 1_000_000  # paper
+    batch_size: int = 256  # global: per-device batch × processes × grad_accum (paper: 256)
+    grad_accum: int = 1
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    audio_every: int = 5000  # audio examples + mel image to TensorBoard (0: never)
+    val_every: int = 10000  # 0: never
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "grad_accum",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "log_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TokenizerTrainConfig:
+    """Everything `sonotok train tokenizer` reads from its YAML file."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    discriminators: DiscriminatorSettings = field(default_factory=DiscriminatorSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def __post_init__(self):
+        if not self.data.sources:
+            raise ConfigError(
+                "data.sources is empty; add at least one, e.g. --set 'data.sources=[{path: my_wavs/}]'"
+            )
