@@ -43,8 +43,9 @@ def check_wave(wave: torch.Tensor | np.ndarray, name: str, min_samples: int = MI
         raise AudioInputError(
             f"{name}: the audio is empty (0 samples); pass a file with sound in it"
         )
-    finite = torch.isfinite(wave) if isinstance(wave, torch.Tensor) else np.isfinite(wave)
-    if not bool(finite.all()):
+    isfinite = torch.isfinite if isinstance(wave, torch.Tensor) else np.isfinite
+    block = 1 << 20  # checked in blocks so hour-long inputs need no full-size mask
+    if not all(bool(isfinite(wave[..., i : i + block]).all()) for i in range(0, n, block)):
         raise AudioInputError(
             f"{name}: the audio contains NaN or infinite samples; re-export it or replace them "
             "(e.g. numpy.nan_to_num) before encoding"

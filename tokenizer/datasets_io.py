@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .audio import AudioInputError, check_wave, resample, to_mono
+from .audio import AudioInputError, atomic_path, check_wave, resample, to_mono
 from .config import ConfigError
 
 PATH_COLUMNS = ("audio", "path", "file", "filename", "audio_path")
@@ -210,8 +211,10 @@ def decode_audio(
         try:
             data, sr = sf.read(target, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+            why = getattr(err, "error_string", None) or str(err)
+            what = "its stored bytes" if raw is not None else str(path)
             raise AudioInputError(
-                f"{name}: cannot be read as audio ({err}); re-encode it as wav/flac/ogg/mp3"
+                f"{name}: {what} cannot be read as audio ({why}); re-encode it as wav/flac/ogg/mp3"
             ) from None
     if data.shape[0] == 0:
         raise AudioInputError(f"{name}: the audio holds no samples")
@@ -227,15 +230,20 @@ def row_name(source: AudioSource, index: int, row: dict) -> str:
     return f"row {index}"
 
 
+def publish(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file onto `path` with the usual permissions (the
+    temporary file was created private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, value: Any) -> None:
     """Atomic JSON write (temp sibling + rename)."""
-    import os
-
-    from .audio import atomic_path
-
     tmp = atomic_path(path)
     try:
-        tmp.write_text(json.dumps(value, indent=2, default=str))
-        os.replace(tmp, path)
+        tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
+        publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,7 +18,6 @@ compute goes to padding; rows are written back in source order.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from .audio import AudioInputError, atomic_path
 from .config import ConfigError
-from .datasets_io import AudioSource, decode_audio, write_json
+from .datasets_io import AudioSource, decode_audio, publish, write_json
 
 FEATURES = ("fused", "semantic", "acoustic")
 POOLS = ("none", "mean")
@@ -342,7 +341,7 @@ class Extractor:
             with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
                 for batch in result.to_batches(max_chunksize=64):
                     writer.write_batch(batch)
-            os.replace(tmp, path)
+            publish(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         summary = {
@@ -421,7 +420,7 @@ class Extractor:
         tmp = atomic_path(self.out / ERRORS_FILE)
         try:
             tmp.write_text("".join(json.dumps(e, default=str) + "\n" for e in errors))
-            os.replace(tmp, self.out / ERRORS_FILE)
+            publish(tmp, self.out / ERRORS_FILE)
         finally:
             tmp.unlink(missing_ok=True)
         plan = self.plan()
@@ -434,7 +433,7 @@ class Extractor:
         try:
             with open(tmp, "wb") as f:
                 info._dump_info(f, pretty_print=True)
-            os.replace(tmp, self.out / "dataset_info.json")
+            publish(tmp, self.out / "dataset_info.json")
         finally:
             tmp.unlink(missing_ok=True)
         fingerprint = hashlib.sha256(

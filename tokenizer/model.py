@@ -25,7 +25,7 @@ from .checkpoints import (
 from .config import OFFICIAL_MODEL_TYPE, TokenizerConfig
 from .decoder import VocosDecoder
 from .mel import num_frames
-from .semantic import SemanticEncoder, segments
+from .semantic import SemanticEncoder, stream_tokens
 
 Features = Literal["fused", "semantic", "acoustic"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -166,23 +166,21 @@ class AudioTokenizer(nn.Module):
         """
         if features not in ("fused", "semantic", "acoustic"):
             raise ValueError(f"features={features!r}; choose 'fused', 'semantic' or 'acoustic'")
-        counts = [self.num_latent_frames(w.shape[-1]) for w in waves]
-        pieces: list[list[torch.Tensor]] = [[] for _ in waves]
         references = None
         if features != "acoustic":
             with torch.no_grad():
                 references = [self.semantic.max_power(w) for w in waves]
-        p = self.config.semantic.patch_frames
-        for start, stop in segments(waves, self.config.semantic, chunks_per_pass):
+
+        def segment(start: int, stop: int) -> torch.Tensor:
             z = 0
             if features != "acoustic":
                 with torch.no_grad():
                     z = self.semantic.embed_segment(waves, references, start, stop)
             if features != "semantic":
                 z = z + self.acoustic.embed_segment(waves, start, stop)
-            for i, zi in enumerate(z):
-                pieces[i].append(zi[: max(0, counts[i] - start // p)])
-        return [torch.cat(parts) for parts in pieces]
+            return z
+
+        return stream_tokens(waves, self.config.semantic, chunks_per_pass, segment)
 
     @torch.no_grad()
     def encode(
@@ -230,13 +228,15 @@ class AudioTokenizer(nn.Module):
         if chunk_frames is None or t <= chunk_frames:
             return self._decode_frames(latents)
         ctx, hop = self.decoder_context, self.hop_samples
-        pieces = []
+        audio = latents.new_zeros(
+            latents.shape[0], t * hop, dtype=torch.float32, device=self.device
+        )
         for s in range(0, t, chunk_frames):
             e = min(t, s + chunk_frames)
             a, b = max(0, s - ctx), min(t, e + ctx)
             y = self._decode_frames(latents[:, a:b])
-            pieces.append(y[:, (s - a) * hop : (e - a) * hop])
-        return torch.cat(pieces, dim=1)
+            audio[:, s * hop : e * hop] = y[:, (s - a) * hop : (e - a) * hop]
+        return audio
 
     @torch.no_grad()
     def decode(

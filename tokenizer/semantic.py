@@ -9,6 +9,7 @@ that run independently with position embeddings restarting at 0.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -265,14 +266,33 @@ class SemanticEncoder(nn.Module):
         """
         waves = list(waves)
         references = [self.max_power(w) for w in waves]
-        counts = [self.token_count(w.shape[-1]) for w in waves]
-        out = [w.new_zeros(c, self.embed_dim, dtype=torch.float32) for w, c in zip(waves, counts)]
-        for start, stop in segments(waves, self.config, chunks_per_pass):
-            z = self.embed_segment(waves, references, start, stop)
-            t0 = start // self.config.patch_frames
-            for o, zi in zip(out, z):
-                o[t0 : t0 + zi.shape[0]] = zi[: max(0, o.shape[0] - t0)]
-        return out
+        return stream_tokens(
+            waves,
+            self.config,
+            chunks_per_pass,
+            lambda a, b: self.embed_segment(waves, references, a, b),
+        )
+
+
+def stream_tokens(
+    waves: list[torch.Tensor],
+    config: SemanticEncoderConfig,
+    chunks_per_pass: int,
+    embed_segment: Callable[[int, int], torch.Tensor],
+) -> list[torch.Tensor]:
+    """Assemble each clip's (T_i, D) tokens from `embed_segment(start, stop)` → (B, n, D)
+    run over chunk-aligned frame ranges (`segments`), so memory stays bounded."""
+    counts = [num_frames(w.shape[-1], config.hop_length) // config.patch_frames for w in waves]
+    out: list[torch.Tensor] | None = None
+    for start, stop in segments(waves, config, chunks_per_pass):
+        z = embed_segment(start, stop)
+        if out is None:
+            out = [z.new_zeros(c, z.shape[-1]) for c in counts]
+        t0 = start // config.patch_frames
+        for o, zi in zip(out, z):
+            take = max(0, min(zi.shape[0], o.shape[0] - t0))
+            o[t0 : t0 + take] = zi[:take]  # differentiable (CopySlices) when training
+    return out
 
 
 def segments(waves: list[torch.Tensor], config: SemanticEncoderConfig, chunks_per_pass: int):

@@ -42,7 +42,11 @@ class CheckpointManager:
         """Complete checkpoints, oldest first."""
         if not self.root.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.root.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
+        found = [
+            (int(m.group(1)), p)
+            for p in self.root.iterdir()
+            if (m := _NAME.match(p.name)) and p.is_dir()
+        ]
         return [p for _, p in sorted(found)]
 
     def latest(self) -> Path | None:
@@ -92,6 +96,8 @@ class CheckpointManager:
         try:
             state = json.loads((path / STATE_FILE).read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{path}: unreadable {STATE_FILE} ({err}); pick another checkpoint") from None
+            raise CheckpointError(
+                f"{path}: unreadable {STATE_FILE} ({err}); pick another checkpoint"
+            ) from None
         self.accelerator.load_state(str(path))
         return state

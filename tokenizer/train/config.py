@@ -148,7 +148,12 @@ def build(cls: type[T], values: dict, where: str = "") -> T:
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise ConfigError(f"{where or cls.__name__}: {err}") from None
+        message = str(err)
+        raise ConfigError(
+            message
+            if where and message.startswith(where)
+            else f"{where or cls.__name__}: {message}"
+        ) from None
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:

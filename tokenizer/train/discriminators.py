@@ -18,7 +18,9 @@ SLOPE = 0.1  # LeakyReLU slope of HiFi-GAN / Vocos discriminators
 
 def _stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
     """x (B, N) → complex (B, n_fft // 2 + 1, frames), centred, scaled by n_fft^-0.5."""
-    return torch.stft(x.float(), n_fft, hop, window=window, center=True, normalized=True, return_complex=True)
+    return torch.stft(
+        x.float(), n_fft, hop, window=window, center=True, normalized=True, return_complex=True
+    )
 
 
 class ConvStack(nn.Module):
@@ -56,7 +58,8 @@ class MultiFrequencyDiscriminator(nn.Module):
         for _ in self.hops:
             layers = [nn.Conv2d(2, widths[0], (9, 3), padding=(4, 1))]
             layers += [
-                nn.Conv2d(a, b, (9, 3), stride=(2, 1), padding=(4, 1)) for a, b in zip(widths[:-2], widths[1:-1])
+                nn.Conv2d(a, b, (9, 3), stride=(2, 1), padding=(4, 1))
+                for a, b in zip(widths[:-2], widths[1:-1])
             ]
             layers.append(nn.Conv2d(widths[-2], widths[-1], (3, 3), padding=(1, 1)))
             self.stacks.append(ConvStack(layers, nn.Conv2d(widths[-1], 1, (3, 3), padding=(1, 1))))
@@ -70,7 +73,9 @@ class MultiFrequencyDiscriminator(nn.Module):
         power = re.square() + im.square()
         live = power > eps**2
         mag = torch.sqrt(torch.clamp(power, min=eps**2))
-        phase = torch.where(live, torch.atan2(torch.where(live, im, 0), torch.where(live, re, 1)), 0)
+        phase = torch.where(
+            live, torch.atan2(torch.where(live, im, 0), torch.where(live, re, 1)), 0
+        )
         return torch.stack([mag, phase], dim=1)
 
     def forward(self, x: torch.Tensor) -> Outputs:
@@ -158,7 +163,9 @@ class MultiResolutionDiscriminator(nn.Module):
 
     def __init__(self, n_ffts: list[int] = (2048, 1024, 512), channels: int = 32):
         super().__init__()
-        self.discriminators = nn.ModuleList(BandedSpectrogramDiscriminator(n, channels) for n in n_ffts)
+        self.discriminators = nn.ModuleList(
+            BandedSpectrogramDiscriminator(n, channels) for n in n_ffts
+        )
 
     def forward(self, x: torch.Tensor) -> Outputs:
         return [d(x) for d in self.discriminators]

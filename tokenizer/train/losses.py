@@ -25,7 +25,8 @@ def generator_hinge(fake: Outputs) -> torch.Tensor:
 def feature_matching(real: Outputs, fake: Outputs) -> torch.Tensor:
     """mean over sub-discriminators of Σ_layers mean|f_real − f_fake| (real features detached)."""
     terms = [
-        sum(torch.mean(torch.abs(a.detach() - b)) for a, b in zip(fr, ff)) for (_, fr), (_, ff) in zip(real, fake)
+        sum(torch.mean(torch.abs(a.detach() - b)) for a, b in zip(fr, ff))
+        for (_, fr), (_, ff) in zip(real, fake)
     ]
     return torch.stack(terms).mean()
 
@@ -43,9 +44,13 @@ def semantic_alignment(z_sem: torch.Tensor, z_ac: torch.Tensor) -> torch.Tensor:
 class MelLoss(nn.Module):
     """L1 distance of log(clamp(mel, 1e-7)) magnitude mel spectrograms; x, y (B, N) → scalar."""
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 100):
+    def __init__(
+        self, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 100
+    ):
         super().__init__()
-        self.mel = MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=1.0)
+        self.mel = MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=1.0
+        )
 
     def log_mel(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N) → (B, n_mels, frames)."""

@@ -96,6 +96,7 @@ class DataSettings:
     segment_samples: int = 16000 + 4 * HOP_SAMPLES  # 1.16 s training crops (a multiple of 640)
     val_items: int = 8
     val_segment_samples: int = 5 * SAMPLE_RATE
+    val_speech: bool = False  # also report PESQ / STOI (validation data is speech)
     silence_db: float = -60.0  # crops quieter than this RMS are redrawn and counted
     num_workers: int = 2
     max_attempts: int = 50  # draws per sample before the run stops as "data mostly unusable"
@@ -106,7 +107,7 @@ class DataSettings:
             if value <= 0 or value % HOP_SAMPLES:
                 nearest = max(HOP_SAMPLES, round(value / HOP_SAMPLES) * HOP_SAMPLES)
                 raise ConfigError(
-                    f"data.{name}={value} must be a positive multiple of {HOP_SAMPLES} (one latent frame); "
+                    f"{name}={value} must be a positive multiple of {HOP_SAMPLES} (one latent frame); "
                     f"use e.g. {nearest}"
                 )
 

@@ -1,0 +1,39 @@
+"""sonotok.tokenizer.train: the tokenizer GAN recipe on accelerate, plus generic training
+plumbing other trainers import.
+
+Generic pieces (no tokenizer specifics):
+- `config`: YAML → typed dataclasses with `--set key=value` overrides, checked up front.
+- `checkpointing`: atomic keep-last-K checkpoints over accelerate's save_state/load_state.
+- `sampling`: deterministic, sharded, resumable sample positions.
+
+Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discriminators`,
+`losses`, `validation`, `trainer` (`train_tokenizer`).
+
+Importing this package does not import accelerate or datasets; the trainer does.
+"""
+
+from .checkpointing import CheckpointManager
+from .config import apply_overrides, build, dump_yaml, load_config, to_dict
+from .recipe import TokenizerTrainConfig
+from .sampling import ShardedPositionSampler, position_rng, weighted_choice
+
+__all__ = [
+    "CheckpointManager",
+    "ShardedPositionSampler",
+    "TokenizerTrainConfig",
+    "apply_overrides",
+    "build",
+    "dump_yaml",
+    "load_config",
+    "position_rng",
+    "to_dict",
+    "train_tokenizer",
+    "weighted_choice",
+]
+
+
+def train_tokenizer(*args, **kwargs):
+    """See `sonotok.tokenizer.train.trainer.train_tokenizer` (imported lazily: it needs accelerate)."""
+    from .trainer import train_tokenizer as run
+
+    return run(*args, **kwargs)
