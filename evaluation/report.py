@@ -1,0 +1,254 @@
+"""metrics.json and a static report.html (works from disk, no server, no scripts).
+
+Layout of an evaluation's output folder::
+
+    metrics.json   settings, summary (mean and 95% interval per metric), per-domain summaries,
+                   set-level metrics, per-file metrics, per-file errors
+    report.html    the same tables, plus example items: audio players and mel spectrograms
+                   side by side (reference / output / noisy ...)
+    audio/         16-bit wav copies of the example clips the report plays
+    img/           mel-spectrogram PNGs of the example clips
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sonotok.tokenizer import write_audio
+from sonotok.tokenizer.audio import atomic_path
+
+from .spectral import log_mel_image
+
+# Which way is better, for the table headers.
+HIGHER_IS_BETTER = {
+    "pesq", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808",
+    "speaker_similarity", "clap_score",
+}  # fmt: skip
+LOWER_IS_BETTER = {"mel_distance", "stft_distance", "kl_softmax", "kl_sigmoid"}
+
+
+@dataclass
+class Clip:
+    """One playable signal of an example: label (e.g. "reference"), wave (L,), rate."""
+
+    label: str
+    wave: torch.Tensor
+    sample_rate: int
+
+
+@dataclass
+class Example:
+    """An item shown in the report with its clips side by side."""
+
+    id: str
+    clips: list[Clip]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN / inf are not JSON; "undefined for this file"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
+
+
+def save_spectrogram_png(path: Path, db: np.ndarray, vmax: float, range_db: float = 80.0) -> None:
+    """Picture of a (bands, frames) dB spectrogram, low frequencies at the bottom, colours
+    spanning ``[vmax - range_db, vmax]`` (shared by the clips of an example); atomic write."""
+    from matplotlib import image
+
+    picture = np.repeat(db[::-1], 2, axis=0)  # 80 bands -> 160 px tall
+    tmp = atomic_path(path)
+    try:
+        image.imsave(tmp, picture, cmap="magma", vmin=vmax - range_db, vmax=vmax, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _metric_header(name: str) -> str:
+    base = name.removeprefix("noisy_")
+    arrow = " ↑" if base in HIGHER_IS_BETTER else " ↓" if base in LOWER_IS_BETTER else ""
+    if base.startswith("fd_"):
+        arrow = " ↓"
+    return html.escape(name) + arrow
+
+
+def _summary_table(summary: dict) -> str:
+    rows = []
+    for name, s in summary.items():
+        ci = (
+            f"[{_fmt(s['ci95_low'])}, {_fmt(s['ci95_high'])}]"
+            if s.get("ci95_low") is not None
+            else "–"
+        )
+        rows.append(
+            f"<tr><th>{_metric_header(name)}</th><td>{_fmt(s.get('mean'))}</td><td>{ci}</td>"
+            f"<td>{s.get('n', 0)}</td><td>{s.get('n_missing', 0)}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>metric</th><th>mean</th><th>95% interval</th><th>n</th>"
+        "<th>undefined</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _items_table(items: Sequence[dict], metrics: Sequence[str]) -> str:
+    head = "".join(f"<th>{_metric_header(m)}</th>" for m in metrics)
+    rows = []
+    for it in items:
+        cells = "".join(f"<td>{_fmt(it.get(m))}</td>" for m in metrics)
+        rows.append(
+            f"<tr><td>{html.escape(str(it.get('id')))}</td>"
+            f"<td>{html.escape(str(it.get('domain') or ''))}</td>{cells}</tr>"
+        )
+    return (
+        f"<table><thead><tr><th>id</th><th>domain</th>{head}</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _examples_html(out_dir: Path, examples: Sequence[Example]) -> str:
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    (out_dir / "img").mkdir(parents=True, exist_ok=True)
+    blocks = []
+    for n, ex in enumerate(examples):
+        cells = []
+        pictures = [log_mel_image(clip.wave, clip.sample_rate, top_db=None) for clip in ex.clips]
+        vmax = max(float(db.max()) for db in pictures)  # one colour scale per example
+        for clip, db in zip(ex.clips, pictures):
+            stem = f"{n:03d}_{_safe_name(ex.id)}_{_safe_name(clip.label)}"
+            write_audio(out_dir / "audio" / f"{stem}.wav", clip.wave, clip.sample_rate)
+            save_spectrogram_png(out_dir / "img" / f"{stem}.png", db, vmax)
+            label = html.escape(clip.label)
+            cells.append(
+                f'<div class="clip"><div class="label">{label}</div>'
+                f'<audio controls preload="metadata" src="audio/{stem}.wav"></audio>'
+                f'<img src="img/{stem}.png" alt="mel spectrogram of {label}"></div>'
+            )
+        metrics = ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in ex.metrics.items())
+        blocks.append(
+            f'<section class="example"><h3>{html.escape(ex.id)}</h3>'
+            f'<p class="metrics">{metrics}</p><div class="clips">{"".join(cells)}</div></section>'
+        )
+    return "".join(blocks)
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
+thead th{background:#f2f2f2}
+.clips{display:flex;gap:1em;flex-wrap:wrap}
+.clip{flex:1 1 300px;min-width:260px}
+.clip img{width:100%;height:160px;display:block;margin-top:0.3em}
+.clip audio{width:100%}
+.label{font-weight:600}
+.metrics{color:#555;font-size:0.9em}
+.errors li{color:#a00}
+"""
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    result: dict,
+    examples: Sequence[Example] = (),
+    title: str | None = None,
+) -> tuple[Path, Path]:
+    """Write metrics.json and report.html (with example audio and pictures) into ``out_dir``.
+
+    Args:
+        result: {"task", "settings", "summary", "per_domain", "set_metrics", "items",
+            "errors", "metrics"}; ``metrics`` lists the per-item metric names in table order.
+        examples: items to show with players and spectrograms.
+    Returns:
+        (metrics.json path, report.html path)
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out / "metrics.json", out / "report.html"
+    write_text_atomic(json_path, json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
+
+    title = title or f"sonotok eval {result.get('task', '')}"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    settings = result.get("settings") or {}
+    if settings:
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in settings.items()
+        )
+        parts.append(f"<h2>Settings</h2><table>{rows}</table>")
+    if result.get("summary"):
+        parts.append("<h2>Summary</h2>" + _summary_table(result["summary"]))
+    for domain, summary in (result.get("per_domain") or {}).items():
+        parts.append(f"<h2>Domain: {html.escape(domain)}</h2>" + _summary_table(summary))
+    if result.get("set_metrics"):
+        rows = "".join(
+            f"<tr><th>{_metric_header(k)}</th><td>{_fmt(v)}</td></tr>"
+            for k, v in result["set_metrics"].items()
+        )
+        parts.append(f"<h2>Set-level metrics</h2><table>{rows}</table>")
+    if result.get("errors"):
+        lines = "".join(
+            f"<li>{html.escape(str(e['file']))}: {html.escape(str(e['message']))}</li>"
+            for e in result["errors"]
+        )
+        parts.append(f"<h2>Errors</h2><ul class='errors'>{lines}</ul>")
+    if examples:
+        parts.append("<h2>Examples</h2>" + _examples_html(out, examples))
+    if result.get("items"):
+        parts.append(
+            "<h2>Per-file metrics</h2>" + _items_table(result["items"], result.get("metrics", []))
+        )
+    parts.append("</body></html>\n")
+    write_text_atomic(html_path, "".join(parts))
+    return json_path, html_path
+
+
+def pick_examples(n_items: int, k: int) -> set[int]:
+    """Indices of up to ``k`` items spread evenly over ``n_items`` (deterministic)."""
+    if n_items <= 0 or k <= 0:
+        return set()
+    return {int(round(i)) for i in np.linspace(0, n_items - 1, min(k, n_items))}
