@@ -104,10 +104,14 @@ def compose(rng: np.random.Generator, seconds: float):
         if style == "block":
             events += [(t0, 0, n, 60, 4 * TICKS - 20) for n in triad]
         elif style == "half":
-            events += [(t0 + h * 2 * TICKS, 0, n, 58, 2 * TICKS - 20) for h in (0, 1) for n in triad]
+            events += [
+                (t0 + h * 2 * TICKS, 0, n, 58, 2 * TICKS - 20) for h in (0, 1) for n in triad
+            ]
         else:
             for e in range(8):
-                events.append((t0 + e * TICKS // 2, 0, triad[e % 3] + 12 * (e % 6 >= 3), 55, TICKS // 2))
+                events.append(
+                    (t0 + e * TICKS // 2, 0, triad[e % 3] + 12 * (e % 6 >= 3), 55, TICKS // 2)
+                )
         events.append((t0, 0, pitch(chord, 2), 62, 4 * TICKS - 20))  # bass note
         position = 0.0
         for i, beats in enumerate(pick(rng, RHYTHMS)):
@@ -121,7 +125,9 @@ def compose(rng: np.random.Generator, seconds: float):
             if i == 0 or rng.random() > 0.1:  # an occasional rest
                 note = pitch(melody_degree, 5 + shift)
                 length = int(beats * TICKS) - 10
-                events.append((t0 + int(position * TICKS), 0, note, int(rng.integers(80, 110)), length))
+                events.append(
+                    (t0 + int(position * TICKS), 0, note, int(rng.integers(80, 110)), length)
+                )
             position += beats
         if drums:
             for beat in range(4):
@@ -142,7 +148,9 @@ def compose(rng: np.random.Generator, seconds: float):
     now = 0
     for tick, on, channel, note, velocity in sorted(messages):
         kind = "note_on" if on else "note_off"
-        track.append(mido.Message(kind, note=note, velocity=velocity, channel=channel, time=tick - now))
+        track.append(
+            mido.Message(kind, note=note, velocity=velocity, channel=channel, time=tick - now)
+        )
         now = tick
     key = f"{NOTE_NAMES[tonic]} {mode}"
     facts = dict(instrument=instrument, tempo=bpm, key=key, mood=MOODS[(mode, tempo_class(bpm))])

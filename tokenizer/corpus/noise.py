@@ -32,7 +32,7 @@ def _hum(rng, n):
 def _fan(rng, n):
     blade = rng.uniform(15, 40)
     x = colored_noise(rng, n, 1.3) * (1 + 0.1 * np.sin(2 * np.pi * blade * np.arange(n) / SR))
-    x = sox(x, ["lowpass", f"{rng.uniform(1500, 4000):.0f}"]) + 0.2 * tone(blade * 4, n, (1.0, 0.5))
+    x = sox(x, ["lowpass", f"{rng.uniform(3000, 6000):.0f}"]) + 0.2 * tone(blade * 4, n, (1.0, 0.5))
     return x, "fan", "Steady whoosh of an electric fan"
 
 

@@ -43,7 +43,10 @@ def _siren(rng, n):
 
 def _bell(rng, n):
     f0 = rng.uniform(180, 450)
-    ratios, amps = [0.5, 1.0, 1.183, 1.506, 2.0, 2.514, 2.662, 3.011], [0.6, 1, 0.8, 0.5, 0.6, 0.3, 0.25, 0.2]
+    ratios, amps = (
+        [0.5, 1.0, 1.183, 1.506, 2.0, 2.514, 2.662, 3.011],
+        [0.6, 1, 0.8, 0.5, 0.6, 0.3, 0.25, 0.2],
+    )
     decay = rng.uniform(1.5, 3.0)
     strike = damped([f0 * r for r in ratios], [decay / (1 + 0.4 * i) for i in range(8)], amps, n)
     interval = rng.uniform(1.2, 2.0)
@@ -69,14 +72,20 @@ def _doorbell(rng, n):
 def _knocking(rng, n):
     count = int(rng.integers(2, 6))
     surface = pick(rng, ["wooden", "metal"])
-    freqs = [rng.uniform(120, 250), rng.uniform(500, 900)] if surface == "wooden" else [rng.uniform(700, 1100), rng.uniform(2200, 3000)]
+    freqs = (
+        [rng.uniform(120, 250), rng.uniform(500, 900)]
+        if surface == "wooden"
+        else [rng.uniform(700, 1100), rng.uniform(2200, 3000)]
+    )
     decays = [0.04, 0.02] if surface == "wooden" else [0.15, 0.08]
     out = np.zeros(n)
     gap = rng.uniform(0.15, 0.3)
     t0 = rng.uniform(0.2, 0.8)
-    for group in range(1 + int(rng.random() < 0.5)):
+    for _ in range(1 + int(rng.random() < 0.5)):
         for i in range(count):
-            hit = damped(freqs, decays, [1, 0.5], int(0.4 * SR)) + 0.3 * burst(rng, int(0.4 * SR), 0.004)
+            hit = damped(freqs, decays, [1, 0.5], int(0.4 * SR)) + 0.3 * burst(
+                rng, int(0.4 * SR), 0.004
+            )
             place(out, hit * rng.uniform(0.7, 1.0), int((t0 + i * gap) * SR))
         t0 += count * gap + rng.uniform(0.6, 1.0)
     return out, {"count": count, "surface": surface}
@@ -88,7 +97,11 @@ def _rain(rng, n):
     drops = int(n / SR * (rng.uniform(150, 300) if heavy else rng.uniform(20, 60)))
     for start in rng.integers(0, n, drops):
         f = rng.uniform(1500, 6000)
-        place(out, damped([f], [rng.uniform(0.003, 0.01)], [rng.uniform(0.3, 1.0)], int(0.05 * SR)), int(start))
+        place(
+            out,
+            damped([f], [rng.uniform(0.003, 0.01)], [rng.uniform(0.3, 1.0)], int(0.05 * SR)),
+            int(start),
+        )
     return out, {"strength": "heavy" if heavy else "light"}
 
 
@@ -127,7 +140,11 @@ def _clapping(rng, n):
         rate = rng.uniform(2.0, 4.0)
         times = (np.arange(0, n / SR - 0.1, 1 / rate) * SR).astype(int)
     for start in times:
-        place(out, burst(rng, int(0.06 * SR), rng.uniform(0.006, 0.012)) * rng.uniform(0.6, 1.0), int(start))
+        place(
+            out,
+            burst(rng, int(0.06 * SR), rng.uniform(0.006, 0.012)) * rng.uniform(0.6, 1.0),
+            int(start),
+        )
     x = sox(out, ["bandpass", f"{rng.uniform(900, 1600):.0f}", "1.2q"])
     return x, {"who": "a crowd" if crowd else "one person"}
 
@@ -165,7 +182,9 @@ def _whistle(rng, n):
             pattern.append((t0, t0 + length))
             t0 += length + rng.uniform(0.2, 0.4)
         x = tone(rng.uniform(2600, 3400), n, (1.0, 0.2)) * trill * gate(n, pattern, 0.01)
-        return x + 0.05 * band_noise(rng, n, 2000, 5000) * gate(n, pattern), {"kind": "a referee's whistle"}
+        return x + 0.05 * band_noise(rng, n, 2000, 5000) * gate(n, pattern), {
+            "kind": "a referee's whistle"
+        }
     notes = rng.uniform(900, 2000, int(rng.integers(4, 9)))
     note_len = n / notes.size
     f = np.repeat(notes, int(np.ceil(note_len)))[:n]
@@ -211,7 +230,11 @@ def _alarm(rng, n):
     carrier = sox_synth(n / SR, ["square", f"{f:.1f}"])[:n]
     carrier = np.pad(carrier, (0, n - carrier.shape[0]))
     beeps = int(rng.integers(2, 5))
-    pattern = [(c + 0.12 * i, c + 0.12 * i + 0.07) for c in np.arange(0.1, n / SR, 1.0) for i in range(beeps)]
+    pattern = [
+        (c + 0.12 * i, c + 0.12 * i + 0.07)
+        for c in np.arange(0.1, n / SR, 1.0)
+        for i in range(beeps)
+    ]
     return sox(carrier * gate(n, pattern), ["lowpass", "6000"]), {"beeps": beeps}
 
 
@@ -235,7 +258,9 @@ def _clock(rng, n):
     f_tick, f_tock = rng.uniform(2500, 3500), rng.uniform(1800, 2400)
     for i, start in enumerate(np.arange(rng.uniform(0, 0.5), n / SR, 0.5)):
         m = int(0.03 * SR)
-        click = damped([f_tick if i % 2 == 0 else f_tock], [0.004], [1], m) + 0.2 * burst(rng, m, 0.001)
+        click = damped([f_tick if i % 2 == 0 else f_tock], [0.004], [1], m) + 0.2 * burst(
+            rng, m, 0.001
+        )
         place(out, click, int(start * SR))
     return out, {}
 
@@ -254,7 +279,10 @@ def _dripping(rng, n):
 
 def _car_horn(rng, n):
     f1 = rng.uniform(330, 420)
-    sawtooth = sox_synth(n / SR, ["sawtooth", f"{f1:.1f}"])[:n] + sox_synth(n / SR, ["sawtooth", f"{1.25 * f1:.1f}"])[:n]
+    sawtooth = (
+        sox_synth(n / SR, ["sawtooth", f"{f1:.1f}"])[:n]
+        + sox_synth(n / SR, ["sawtooth", f"{1.25 * f1:.1f}"])[:n]
+    )
     sawtooth = np.pad(sawtooth, (0, n - sawtooth.shape[0]))
     pattern, t0 = [], rng.uniform(0.1, 0.5)
     honks = int(rng.integers(1, 4))
@@ -262,7 +290,9 @@ def _car_horn(rng, n):
         length = rng.uniform(0.15, 0.9)
         pattern.append((t0, t0 + length))
         t0 += length + rng.uniform(0.15, 0.4)
-    return sox(sawtooth * gate(n, pattern), ["lowpass", "3000"]), {"honks": "once" if honks == 1 else f"{honks} times"}
+    return sox(sawtooth * gate(n, pattern), ["lowpass", "3000"]), {
+        "honks": "once" if honks == 1 else f"{honks} times"
+    }
 
 
 def _typing(rng, n):
@@ -292,24 +322,58 @@ def _glass(rng, n):
 
 # event name → (builder, caption templates; every template contains the event name)
 EVENTS: dict[str, tuple[Callable, list[str]]] = {
-    "siren": (_siren, ["A {kind} emergency siren", "An ambulance siren, {kind}", "The {kind} siren of a police car"]),
-    "church bell": (_bell, ["A church bell tolling {times}", "The deep ring of a church bell, struck {times}"]),
+    "siren": (
+        _siren,
+        [
+            "A {kind} emergency siren",
+            "An ambulance siren, {kind}",
+            "The {kind} siren of a police car",
+        ],
+    ),
+    "church bell": (
+        _bell,
+        ["A church bell tolling {times}", "The deep ring of a church bell, struck {times}"],
+    ),
     "doorbell": (_doorbell, ["A doorbell chiming ding-dong", "Someone rings the doorbell"]),
-    "knocking": (_knocking, ["Knocking on a {surface} door, {count} knocks at a time", "Someone knocking on a {surface} door"]),
+    "knocking": (
+        _knocking,
+        [
+            "Knocking on a {surface} door, {count} knocks at a time",
+            "Someone knocking on a {surface} door",
+        ],
+    ),
     "rain": (_rain, ["{Strength} rain falling", "The sound of {strength} rain on a roof"]),
     "wind": (_wind, ["A {strength} wind blowing", "{Strength} wind outdoors"]),
     "engine": (_engine, ["A car engine {action}", "The engine of a vehicle {action}"]),
     "clapping": (_clapping, ["Hand clapping by {who}", "{Who} clapping"]),
-    "beeping": (_beeping, ["Electronic beeping at a {pitch} pitch", "A device beeping repeatedly, {pitch} pitched"]),
-    "thunder": (_thunder, ["A clap of {distance} thunder", "{Distance} thunder rumbling during a storm"]),
+    "beeping": (
+        _beeping,
+        ["Electronic beeping at a {pitch} pitch", "A device beeping repeatedly, {pitch} pitched"],
+    ),
+    "thunder": (
+        _thunder,
+        ["A clap of {distance} thunder", "{Distance} thunder rumbling during a storm"],
+    ),
     "whistle": (_whistle, ["A whistle: {kind}", "The sound of a whistle, {kind}"]),
-    "footsteps": (_footsteps, ["Footsteps on {surface}", "Someone walking, footsteps on {surface}"]),
+    "footsteps": (
+        _footsteps,
+        ["Footsteps on {surface}", "Someone walking, footsteps on {surface}"],
+    ),
     "telephone": (_telephone, ["A {style} telephone ringing", "The ring of a {style} telephone"]),
-    "alarm clock": (_alarm, ["An alarm clock beeping {beeps} times in a row", "A digital alarm clock going off"]),
+    "alarm clock": (
+        _alarm,
+        ["An alarm clock beeping {beeps} times in a row", "A digital alarm clock going off"],
+    ),
     "bird": (_bird, ["Bird song: the chirping of {count}", "Bird chirping ({count})"]),
     "clock ticking": (_clock, ["A clock ticking", "The steady sound of a clock ticking"]),
-    "water dripping": (_dripping, ["Water dripping into a sink", "Slow water dripping in a quiet room"]),
-    "car horn": (_car_horn, ["A car horn honking {honks}", "The car horn of an impatient driver, {honks}"]),
+    "water dripping": (
+        _dripping,
+        ["Water dripping into a sink", "Slow water dripping in a quiet room"],
+    ),
+    "car horn": (
+        _car_horn,
+        ["A car horn honking {honks}", "An impatient driver sounds the car horn {honks}"],
+    ),
     "typing": (_typing, ["Typing on a computer keyboard", "Someone typing quickly"]),
     "glass clinking": (_glass, ["Glass clinking in a toast", "The clear sound of glass clinking"]),
 }

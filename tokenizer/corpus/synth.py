@@ -29,7 +29,9 @@ def band_noise(rng: np.random.Generator, n: int, low: float, high: float) -> np.
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def smooth_envelope(rng: np.random.Generator, n: int, points_per_second: float, low: float, high: float) -> np.ndarray:
+def smooth_envelope(
+    rng: np.random.Generator, n: int, points_per_second: float, low: float, high: float
+) -> np.ndarray:
     """A slowly varying random gain in [low, high] (random points, cosine-interpolated)."""
     k = max(2, int(n / SR * points_per_second) + 2)
     values = rng.uniform(low, high, k)
@@ -39,7 +41,9 @@ def smooth_envelope(rng: np.random.Generator, n: int, points_per_second: float, 
     return values[i] * (1 - frac) + values[i + 1] * frac
 
 
-def tone(freq: np.ndarray | float, n: int, harmonics: tuple[float, ...] = (1.0,), phase: float = 0.0) -> np.ndarray:
+def tone(
+    freq: np.ndarray | float, n: int, harmonics: tuple[float, ...] = (1.0,), phase: float = 0.0
+) -> np.ndarray:
     """A (possibly frequency-modulated) harmonic tone; `freq` is a scalar or a per-sample array."""
     f = np.broadcast_to(np.asarray(freq, dtype=np.float64), (n,))
     angle = 2 * np.pi * np.cumsum(f) / SR + phase
@@ -49,7 +53,9 @@ def tone(freq: np.ndarray | float, n: int, harmonics: tuple[float, ...] = (1.0,)
 def damped(freqs, decays, amps, n: int) -> np.ndarray:
     """Sum of exponentially decaying sines (a struck object): decays in seconds."""
     t = np.arange(n) / SR
-    return sum(a * np.exp(-t / d) * np.sin(2 * np.pi * f * t) for f, d, a in zip(freqs, decays, amps))
+    return sum(
+        a * np.exp(-t / d) * np.sin(2 * np.pi * f * t) for f, d, a in zip(freqs, decays, amps)
+    )
 
 
 def place(out: np.ndarray, event: np.ndarray, start: int) -> None:
