@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sonotok.generation.dit import DiT, DiTConfig
+from sonotok.generation.flow import FlowMatchingObjective
+from sonotok.generation.hub import GenerationError
+from sonotok.generation.pipeline import PipelineConfig, TextToAudioPipeline
+from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> AudioTokenizer:
+    torch.manual_seed(0)
+    return AudioTokenizer(TokenizerConfig.tiny()).eval()
+
+
+def random_dit(latent_dim: int, seed: int = 0) -> DiT:
+    torch.manual_seed(seed)
+    model = DiT(DiTConfig.tiny(latent_dim=latent_dim, context_dim=384))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.05)
+    return model.eval()
+
+
+@pytest.fixture()
+def pipe(text_encoder, tokenizer) -> TextToAudioPipeline:
+    config = PipelineConfig(latent_mean=0.3, latent_std=2.0)
+    return TextToAudioPipeline(
+        random_dit(tokenizer.latent_dim), text_encoder, tokenizer=tokenizer, config=config
+    )
+
+
+def test_waveforms_have_the_requested_durations(pipe):
+    waves = pipe(["a dog barks", "rain"], seconds=[1.0, 0.5], num_steps=3, seed=0)
+    assert [w.shape for w in waves] == [(16000,), (8000,)]
+    assert all(torch.isfinite(w).all() and w.abs().max() > 0 for w in waves)
+
+
+def test_batched_generation_equals_one_by_one(pipe):
+    prompts = ["a dog barks", "a long orchestral piece with strings and brass"]
+    z, mask = pipe.generate_latents(prompts, seconds=1.0, num_steps=4, seed=5)
+    z0, _ = pipe.generate_latents(prompts[:1], seconds=1.0, num_steps=4, seed=5)
+    z1, _ = pipe.generate_latents(prompts[1:], seconds=1.0, num_steps=4, seed=6)
+    torch.testing.assert_close(z, torch.cat([z0, z1]), rtol=1e-4, atol=1e-4)
+    assert mask.all()
+    again, _ = pipe.generate_latents(prompts, seconds=1.0, num_steps=4, seed=5)
+    assert torch.equal(z, again)
+
+
+def test_shorter_prompts_are_zero_past_their_length(pipe):
+    z, mask = pipe.generate_latents(["a", "b"], seconds=[1.0, 0.4], num_steps=2, seed=0)
+    assert mask.sum(1).tolist() == [25, 10]
+    assert z[1, 10:].abs().max() == 0 and z[1, :10].abs().min() > 0
+
+
+def test_guidance_and_negative_prompt_change_the_result(pipe):
+    kw = dict(seconds=0.4, num_steps=3, seed=0)
+    plain = pipe.generate_latents(["a dog barks"], guidance_scale=1.0, **kw)[0]
+    guided = pipe.generate_latents(["a dog barks"], guidance_scale=5.0, **kw)[0]
+    negative = pipe.generate_latents(
+        ["a dog barks"], guidance_scale=5.0, negative_prompt="music", **kw
+    )[0]
+    assert (plain - guided).abs().max() > 1e-4 and (guided - negative).abs().max() > 1e-4
+
+
+def test_inpainting_keeps_the_unmasked_span(pipe):
+    known = 0.3 + 2.0 * torch.randn(1, 20, pipe.dit.config.latent_dim)
+    keep = torch.ones(1, 20, dtype=torch.bool)
+    keep[:, 8:14] = False
+    z, _ = pipe.generate_latents(
+        ["a door slams"], known=known, known_mask=keep, num_steps=4, seed=0
+    )
+    torch.testing.assert_close(z[keep], known[keep], rtol=0, atol=1e-5)
+    assert (z[~keep] - known[~keep]).abs().mean() > 0.1
+
+
+def test_inpaint_audio_returns_same_length(pipe, tokenizer):
+    audio = 0.1 * torch.randn(1, 16000)
+    waves = pipe.inpaint(["a door slams"], audio, start=0.4, end=0.6, num_steps=2, seed=0)
+    assert waves[0].shape == (16000,)
+
+
+def test_save_and_load_pipeline(pipe, tmp_path, text_encoder):
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = TextToAudioPipeline.from_pretrained(tmp_path / "pipe", text_encoder=text_encoder)
+    assert loaded.config == pipe.config
+    a = pipe(["a dog barks"], seconds=0.5, num_steps=3, seed=1)
+    b = loaded(["a dog barks"], seconds=0.5, num_steps=3, seed=1)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-6)
+
+
+def test_errors_without_tokenizer_and_for_bad_inputs(pipe, text_encoder):
+    bare = TextToAudioPipeline(pipe.dit, text_encoder)
+    z, _ = bare.generate_latents(["x"], seconds=0.2, num_steps=1, seed=0)
+    assert z.shape == (1, 5, pipe.dit.config.latent_dim)
+    with pytest.raises(GenerationError, match="no tokenizer"):
+        bare(["x"], seconds=0.2, num_steps=1)
+    with pytest.raises(GenerationError, match="empty prompt"):
+        pipe([""], seconds=1)
+    with pytest.raises(GenerationError, match="seconds"):
+        pipe(["a", "b"], seconds=[1.0])
+    with pytest.raises(GenerationError, match="channels"):
+        TextToAudioPipeline(random_dit(7), text_encoder, tokenizer=pipe.tokenizer)
+
+
+def test_tiny_dit_overfits_one_latent_caption_pair(text_encoder):
+    """Flow matching on a single (latent, caption): loss goes near 0, samples land on the latent."""
+    torch.manual_seed(0)
+    model = DiT(
+        DiTConfig(
+            latent_dim=16,
+            hidden_size=64,
+            depth=2,
+            num_heads=4,
+            mlp_ratio=2.0,
+            context_dim=384,
+            adaln_rank=4,
+            adaln_alpha=4.0,
+            time_freq_dim=32,
+        )
+    )
+    target = torch.randn(1, 12, 16, generator=torch.Generator().manual_seed(1))
+    ctx, cmask = text_encoder(["a dog barks twice"])
+    objective = FlowMatchingObjective(density="uniform", shift_base_dim=None, cond_dropout=0.0)
+    steps = 700
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=1e-4)
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(8, 12, dtype=torch.bool)
+    losses = []
+    for _ in range(steps):
+        loss = objective.loss(
+            model, target.expand(8, -1, -1), ctx.expand(8, -1, -1), mask, cmask.expand(8, -1), g
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    first, last = sum(losses[:20]) / 20, sum(losses[-50:]) / 50
+    assert first > 1.5 and last < 0.06 * first
+    pipe = TextToAudioPipeline(
+        model.eval(), text_encoder, config=PipelineConfig(shift_base_dim=None, sway_coef=None)
+    )
+    z, _ = pipe.generate_latents(
+        ["a dog barks twice"] * 2, seconds=12 / 25, num_steps=25, guidance_scale=1.0, seed=0
+    )
+    error = (z - target).square().mean() / target.square().mean()
+    assert error < 0.02
+
+
+def test_bf16_autocast_stays_close_to_fp32(pipe):
+    z32, _ = pipe.generate_latents(["a dog barks"], seconds=0.4, num_steps=3, seed=0)
+    pipe.to("cpu", dtype=torch.bfloat16)
+    z16, _ = pipe.generate_latents(["a dog barks"], seconds=0.4, num_steps=3, seed=0)
+    assert z16.dtype == torch.float32
+    assert (z16 - z32).abs().max() < 0.05 * z32.abs().max()
+    assert not torch.equal(z16, z32)
