@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ def measure(minutes: float, config: str, device: str) -> dict:
 
     sys.path.insert(0, str(HERE))
     from memory import PeakMemory
+
     from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
 
     torch.manual_seed(0)
@@ -74,6 +76,9 @@ def main() -> None:
         f"{'minutes':>7} {'step':>6} {'peak MiB':>9} {'output MiB':>10} {'working MiB':>11} {'seconds':>8}"
     )
     for minutes in args.minutes:
+        # A fixed mmap threshold makes glibc return freed tensors to the OS, so the
+        # sampled RSS follows live memory instead of the allocator's high-water mark.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
         out = subprocess.run(
             [
                 sys.executable,
@@ -85,6 +90,7 @@ def main() -> None:
                 "--device",
                 args.device,
             ],
+            env=env,
             capture_output=True,
             text=True,
             check=True,

@@ -16,6 +16,7 @@ modules as a package `dashengtokenizer_ref`. Without it, only sonotok is measure
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory import PeakMemory  # noqa: E402
+
 from sonotok.tokenizer import AudioTokenizer  # noqa: E402
 from sonotok.tokenizer.checkpoints import OFFICIAL_TOKENIZER_KEYS, rename_keys  # noqa: E402
 
@@ -63,6 +65,11 @@ def timed(fn, device, repeats):
 
 
 def main() -> None:
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        # Re-run with a fixed mmap threshold so freed tensors go back to the OS and the
+        # sampled RSS follows live memory (CPU peak-memory figures), not the allocator's cache.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -116,17 +123,20 @@ def main() -> None:
                 results["decode"] = (timed(lambda z=z: ours.decode(z), device, args.repeats), y)
                 ref_results = {}
                 if reference is not None:
-                    with autocast:
-                        rz = reference.encode(audio)
-                        ref_results["encode"] = (
-                            timed(lambda a=audio: reference.encode(a), device, args.repeats),
-                            rz,
-                        )
-                        ry = reference.decode(z)
-                        ref_results["decode"] = (
-                            timed(lambda z=z: reference.decode(z), device, args.repeats),
-                            ry,
-                        )
+                    try:
+                        with autocast:
+                            rz = reference.encode(audio)
+                            ref_results["encode"] = (
+                                timed(lambda a=audio: reference.encode(a), device, args.repeats),
+                                rz,
+                            )
+                            ry = reference.decode(z)
+                            ref_results["decode"] = (
+                                timed(lambda z=z: reference.decode(z), device, args.repeats),
+                                ry,
+                            )
+                    except RuntimeError as err:  # e.g. the reference under CPU bf16 autocast
+                        ref_results["error"] = str(err).splitlines()[0][:90]
             for step in ("encode", "decode"):
                 (t, mem), out = results[step]
                 line = f"{case:>8} {dtype_name:>5} {step:>6} | {t:8.2f} {t / audio_seconds:7.3f} {mem:7.0f} |"
@@ -135,7 +145,7 @@ def main() -> None:
                     diff = (out.float() - rout.float()).abs().max().item()
                     line += f" {rt:8.2f} {rt / audio_seconds:7.3f} {rmem:7.0f} | {rt / t:7.2f} {diff:9.2e}"
                 else:
-                    line += f" {'-':>8} {'-':>7} {'-':>7} | {'-':>7} {'-':>9}"
+                    line += f" reference failed: {ref_results.get('error', 'not run')}"
                 print(line, flush=True)
     ours.set_compute_dtype(None)
 

@@ -21,3 +21,16 @@ def test_subpackages_map_to_folders_and_no_generic_top_level_names(tmp_path):
     assert Path(lines[0]).resolve() == ROOT / "tokenizer" / "__init__.py"
     assert lines[1] == "[]"
     assert lines[2] == "sonotok.tokenizer.model"
+
+
+def test_every_source_package_is_listed_for_installation():
+    """A subpackage missing from pyproject's list works in editable installs but vanishes from wheels."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed, mapping = set(project["packages"]), project["package-dir"]
+    for package, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            assert ".".join((package, *parts)) in listed, f"{init.parent} is not installed"

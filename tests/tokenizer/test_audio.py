@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
 from sonotok.tokenizer import AudioInputError, load_audio, write_audio
 from sonotok.tokenizer.audio import read_clip
 

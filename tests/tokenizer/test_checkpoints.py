@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
+
 from sonotok.tokenizer import (
     AudioTokenizer,
     CheckpointError,

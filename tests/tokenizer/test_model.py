@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+
 from sonotok.tokenizer import (
     AudioInputError,
     AudioTokenizer,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from sonotok.tokenizer import AudioTokenizer, CheckpointError
 from sonotok.tokenizer.checkpoints import OFFICIAL_TOKENIZER_KEYS, rename_keys
 from sonotok.tokenizer.mel import power_to_db
