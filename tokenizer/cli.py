@@ -369,3 +369,7 @@ def register(subparsers) -> None:
     )
     add_model_options(p)
     p.set_defaults(func=_reconstruct)
+
+    from .train_cli import register as register_train
+
+    register_train(subparsers)

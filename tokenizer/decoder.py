@@ -118,7 +118,10 @@ class ISTFT(nn.Module):
         frames = torch.fft.irfft(spec, self.n_fft, dim=1) * self.window[None, :, None]
         y = self._overlap_add(frames)
         envelope = self._overlap_add(self.window.square()[None, :, None].expand(1, -1, t))
-        return (y / envelope)[:, pad : pad + t * self.hop_length]
+        keep = slice(
+            pad, pad + t * self.hop_length
+        )  # trim first: the envelope is 0 at the very edges
+        return y[:, keep] / envelope[:, keep]
 
 
 class ISTFTHead(nn.Module):

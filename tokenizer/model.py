@@ -100,8 +100,8 @@ class AudioTokenizer(nn.Module):
         dtype = dtype or torch.float32
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"compute dtype {dtype!r} not supported; use fp32, bf16 or fp16")
-        for module in (self.semantic.blocks, self.semantic.norm, self.decoder.backbone):
-            module.to(dtype)
+        self.semantic.set_compute_dtype(dtype)
+        self.decoder.backbone.to(dtype)
         return self
 
     # ---- encoding ---------------------------------------------------------------------

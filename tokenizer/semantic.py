@@ -184,6 +184,13 @@ class SemanticEncoder(nn.Module):
     def token_count(self, num_samples: int) -> int:
         return num_frames(num_samples, self.config.hop_length) // self.config.patch_frames
 
+    def set_compute_dtype(self, dtype: torch.dtype) -> SemanticEncoder:
+        """Hold and run the ViT blocks in `dtype` (bf16/fp16 for a frozen encoder); the
+        front end, BatchNorm and patch embedding stay fp32."""
+        self.blocks.to(dtype)
+        self.norm.to(dtype)
+        return self
+
     @torch.no_grad()
     def max_power(self, wave: torch.Tensor, block_frames: int = 16128) -> torch.Tensor:
         """The clip's largest mel power, the reference of its dB floor (streamed)."""

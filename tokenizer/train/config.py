@@ -76,6 +76,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(errors[0])
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
     if origin is Literal:
+        if isinstance(value, bool):  # YAML 1.1 reads no/off/yes/on as booleans
+            spellings = ("no", "off", "false") if value is False else ("yes", "on", "true")
+            value = next((c for c in get_args(tp) if c in spellings), value)
         if value not in get_args(tp):
             raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(tp))}")
         return value

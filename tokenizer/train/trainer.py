@@ -12,6 +12,7 @@ metrics.jsonl (every logged value), tensorboard/, and model/ — the final
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -29,7 +30,6 @@ from ..mel import num_frames
 from ..model import AudioTokenizer
 from ..semantic import SemanticEncoder
 from .checkpointing import CheckpointManager
-from .compat import ensure_finite_istft_gradients
 from .config import dump_yaml, to_dict
 from .data import AudioCropDataset, collate_crops, open_source
 from .discriminators import build_discriminators
@@ -105,6 +105,11 @@ def _flat(values: dict, prefix: str = "") -> dict:
     return out
 
 
+def _add(logs: dict, key: str, value: torch.Tensor, n: int) -> None:
+    """Accumulate the micro-batch mean of a logged value."""
+    logs[key] = logs.get(key, 0) + value.detach().float() / n
+
+
 def _split(outputs: dict, n: int) -> tuple[dict, dict]:
     """Discriminator outputs on cat([real, fake]) → (real outputs, fake outputs)."""
     real, fake = {}, {}
@@ -125,8 +130,9 @@ class TrainResult:
 class TokenizerTrainer:
     """Build everything from a `TokenizerTrainConfig`, then `run()`.
 
-    Every process calls the same methods; accelerate handles devices, DDP, mixed precision
-    and gradient accumulation. The data at each global sample position is fixed by the
+    Every process calls the same methods; accelerate handles devices, DDP and mixed
+    precision; gradient accumulation is explicit (all discriminator micro-batches, then all
+    generator micro-batches, so it equals one large batch). The data at each global sample position is fixed by the
     seed (see `sampling`), so runs are reproducible and resume exactly."""
 
     def __init__(self, config: TokenizerTrainConfig, log_with: str | None = "tensorboard"):
@@ -139,8 +145,8 @@ class TokenizerTrainer:
         self.sources = [open_source(s) for s in cfg.data.sources]
         self.val_sources = [open_source(s) for s in cfg.data.val_sources]
 
+        # Gradient accumulation is done here (D's micro-batches, then G's), not by accelerate.
         self.accelerator = acc = Accelerator(
-            gradient_accumulation_steps=cfg.train.grad_accum,
             mixed_precision=cfg.train.mixed_precision,
             log_with=log_with,
             project_dir=str(self.out),
@@ -157,9 +163,7 @@ class TokenizerTrainer:
         self.tokenizer = build_tokenizer(cfg.model).to(acc.device)
         self.tokenizer.semantic.eval().requires_grad_(False)
         if cfg.model.semantic_dtype == "bf16":
-            self.tokenizer.semantic.compute_dtype = torch.bfloat16
-        if ensure_finite_istft_gradients(self.tokenizer.decoder):
-            logger.info("patched the decoder's ISTFT for finite gradients (see train/compat.py)")
+            self.tokenizer.semantic.set_compute_dtype(torch.bfloat16)
         self.generator = TrainableTokenizer(self.tokenizer).train()
         self.discriminators, self.disc_weights = build_discriminators(cfg.discriminators)
         self.mel_loss = MelLoss(
@@ -167,6 +171,7 @@ class TokenizerTrainer:
         ).to(acc.device)
 
         o = cfg.optim
+        self.clip = o.grad_clip or math.inf
         opt_g = torch.optim.AdamW(
             self.generator.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay
         )
@@ -199,7 +204,8 @@ class TokenizerTrainer:
         self.step = 0
         self.counts = {"unreadable": 0, "silent": 0}
         self.messages = 0
-        self.stop_requested = False
+        self.interrupted = False  # set by SIGINT/SIGTERM on this process
+        self.stop_requested = False  # agreed by all processes at the end of a step
         self.last_metrics: dict = {}
 
     # ---- data -----------------------------------------------------------------------
@@ -233,6 +239,8 @@ class TokenizerTrainer:
             if self.val_sources
             else (self.sources, cfg.data.sources)
         )
+        if not self.val_sources:
+            logger.warning("data.val_sources is empty: validating on training audio (other crops)")
         dataset = AudioCropDataset(
             sources,
             [s.weight for s in settings],
@@ -247,66 +255,73 @@ class TokenizerTrainer:
     def semantic_latents(self, audio: torch.Tensor) -> torch.Tensor:
         return torch.stack(self.tokenizer.semantic(list(audio)))
 
-    def _micro_step(self, audio: torch.Tensor, adversarial: bool) -> dict[str, torch.Tensor]:
-        acc, cfg = self.accelerator, self.config
-        lam = cfg.loss
-        clip = cfg.optim.grad_clip or math.inf
-        logs: dict[str, torch.Tensor] = {}
-        with acc.accumulate(self.gen, self.disc):
-            z_sem = self.semantic_latents(audio)
-            fake_audio, z_ac = self.gen(audio, z_sem)
-            if adversarial:  # discriminators first, on a detached reconstruction
-                n = audio.shape[0]
-                real, fake = _split(self.disc(torch.cat([audio, fake_audio.detach()])), n)
+    def _sync(self, model, last: bool):
+        """Gradient all-reduce only on the last micro-batch of a step."""
+        return contextlib.nullcontext() if last else self.accelerator.no_sync(model)
+
+    def _discriminator_phase(self, micro, cached: dict, logs: dict) -> None:
+        """Update the discriminators on every micro-batch's real and (detached) fake audio."""
+        acc, n = self.accelerator, len(micro)
+        for i, (audio, z_sem) in enumerate(micro):
+            with self._sync(self.disc, i == n - 1):
+                if n == 1:  # the generator graph is kept for its own update
+                    cached[i] = self.gen(audio, z_sem)
+                    fake_audio = cached[i][0].detach()
+                else:  # with accumulation, G's pass is redone after D has stepped
+                    with torch.no_grad():
+                        fake_audio = self.gen(audio, z_sem)[0]
+                real, fake = _split(self.disc(torch.cat([audio, fake_audio])), audio.shape[0])
                 loss_d = sum(
                     w * discriminator_hinge(real[k], fake[k]) for k, w in self.disc_weights.items()
                 )
-                acc.backward(loss_d)
-                if acc.sync_gradients:
-                    logs["grad_norm/discriminators"] = acc.clip_grad_norm_(
-                        self.disc.parameters(), clip
+                acc.backward(loss_d / n)
+            _add(logs, "loss/discriminators", loss_d, n)
+            for k in self.disc_weights:
+                _add(logs, f"score/{k}_real", mean_score(real[k]), n)
+                _add(logs, f"score/{k}_fake", mean_score(fake[k]), n)
+        logs["grad_norm/discriminators"] = acc.clip_grad_norm_(self.disc.parameters(), self.clip)
+        self.opt_d.step()
+        self.opt_d.zero_grad(set_to_none=True)
+
+    def _generator_phase(self, micro, cached: dict, adversarial: bool, logs: dict) -> None:
+        """Update the generator: λ_sem·L_sem + λ_mel·L_mel (+ λ_fm·L_fm + λ_adv·L_adv)."""
+        acc, lam, n = self.accelerator, self.config.loss, len(micro)
+        disc = acc.unwrap_model(self.disc)  # judged without DDP sync: D is not updated here
+        for i, (audio, z_sem) in enumerate(micro):
+            with self._sync(self.gen, i == n - 1):
+                fake_audio, z_ac = cached.pop(i) if i in cached else self.gen(audio, z_sem)
+                l_mel = self.mel_loss(audio, fake_audio)
+                l_sem = semantic_alignment(z_sem, z_ac)
+                loss_g = lam.semantic * l_sem + lam.mel * l_mel
+                if adversarial:
+                    disc.requires_grad_(False)
+                    with torch.no_grad():
+                        real = disc(audio)
+                    fake = disc(fake_audio)
+                    disc.requires_grad_(True)
+                    l_adv = sum(w * generator_hinge(fake[k]) for k, w in self.disc_weights.items())
+                    l_fm = sum(
+                        w * feature_matching(real[k], fake[k]) for k, w in self.disc_weights.items()
                     )
-                self.opt_d.step()
-                self.opt_d.zero_grad(set_to_none=True)
-                logs["loss/discriminators"] = loss_d.detach()
-                for k in self.disc_weights:
-                    logs[f"score/{k}_real"] = mean_score(real[k])
-                    logs[f"score/{k}_fake"] = mean_score(fake[k])
-            l_mel = self.mel_loss(audio, fake_audio)
-            l_sem = semantic_alignment(z_sem, z_ac)
-            loss_g = lam.semantic * l_sem + lam.mel * l_mel
-            logs["loss/mel"], logs["loss/semantic"] = l_mel.detach(), l_sem.detach()
-            if adversarial:
-                disc = acc.unwrap_model(self.disc)  # no DDP sync: D is not updated here
-                disc.requires_grad_(False)
-                with torch.no_grad():
-                    real = disc(audio)
-                fake = disc(fake_audio)
-                disc.requires_grad_(True)
-                l_adv = sum(w * generator_hinge(fake[k]) for k, w in self.disc_weights.items())
-                l_fm = sum(
-                    w * feature_matching(real[k], fake[k]) for k, w in self.disc_weights.items()
-                )
-                loss_g = loss_g + lam.adversarial * l_adv + lam.feature_matching * l_fm
-                logs["loss/adversarial"], logs["loss/feature_matching"] = (
-                    l_adv.detach(),
-                    l_fm.detach(),
-                )
-            acc.backward(loss_g)
-            if acc.sync_gradients:
-                logs["grad_norm/generator"] = acc.clip_grad_norm_(self.gen.parameters(), clip)
-            self.opt_g.step()
-            self.opt_g.zero_grad(set_to_none=True)
-            logs["loss/generator"] = loss_g.detach()
-        return logs
+                    loss_g = loss_g + lam.adversarial * l_adv + lam.feature_matching * l_fm
+                    _add(logs, "loss/adversarial", l_adv, n)
+                    _add(logs, "loss/feature_matching", l_fm, n)
+                acc.backward(loss_g / n)
+            _add(logs, "loss/mel", l_mel, n)
+            _add(logs, "loss/semantic", l_sem, n)
+            _add(logs, "loss/generator", loss_g, n)
+        logs["grad_norm/generator"] = acc.clip_grad_norm_(self.gen.parameters(), self.clip)
+        self.opt_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
 
     def train_step(self, batches) -> dict[str, float]:
-        """One optimizer step over `grad_accum` micro-batches; returns values averaged over
-        micro-batches and processes (identical on every process)."""
+        """One optimizer step of each model over `grad_accum` micro-batches: all of the
+        discriminators' micro-batches first, then the generator's (so accumulation equals
+        one big batch). Returns values averaged over micro-batches and processes."""
         acc = self.accelerator
         adversarial = self.step >= self.config.optim.mel_only_steps
-        sums: dict[str, torch.Tensor] = {}
         counts = torch.zeros(3, device=acc.device)
+        micro = []
         for _ in range(self.config.train.grad_accum):
             batch = next(batches)
             counts[0] += batch["unreadable"]
@@ -315,24 +330,32 @@ class TokenizerTrainer:
                 if self.messages < MAX_PROBLEM_MESSAGES:
                     tqdm.write(f"[process {acc.process_index}] {message}")
                 self.messages += 1
-            logs = self._micro_step(batch["audio"].to(acc.device, non_blocking=True), adversarial)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0) + v.detach().float() / self.config.train.grad_accum
-        counts[2] = float(self.stop_requested)
-        keys = sorted(sums)
-        values = acc.reduce(torch.stack([sums[k] for k in keys]).to(acc.device), reduction="mean")
+            audio = batch["audio"].to(acc.device, non_blocking=True)
+            micro.append((audio, self.semantic_latents(audio)))
+        logs: dict[str, torch.Tensor] = {}
+        cached: dict = {}
+        if adversarial:
+            self._discriminator_phase(micro, cached, logs)
+        self._generator_phase(micro, cached, adversarial, logs)
+        counts[2] = float(self.interrupted)
+        keys = sorted(logs)
+        values = acc.reduce(torch.stack([logs[k].detach().float() for k in keys]), reduction="mean")
         counts = acc.reduce(counts, reduction="sum")
         self.counts["unreadable"] += int(counts[0])
         self.counts["silent"] += int(counts[1])
         self.stop_requested = bool(counts[2] > 0)  # any process interrupted → all stop together
+        lrs = (
+            self.opt_g.param_groups[0]["lr"],
+            self.opt_d.param_groups[0]["lr"],
+        )  # used by this step
         self.sched_g.step()
-        self.sched_d.step()
+        if adversarial:  # D's warm-up starts with its first update (after mel-only steps)
+            self.sched_d.step()
         if self.ema is not None:
             self.ema.update_parameters(acc.unwrap_model(self.gen))
         self.step += 1
         out = dict(zip(keys, values.tolist()))
-        out["lr/generator"] = self.sched_g.get_last_lr()[0]
-        out["lr/discriminators"] = self.sched_d.get_last_lr()[0]
+        out["lr/generator"], out["lr/discriminators"] = lrs
         out["data/unreadable_skipped"] = self.counts["unreadable"]
         out["data/silent_skipped"] = self.counts["silent"]
         return out
@@ -379,7 +402,7 @@ class TokenizerTrainer:
                 sample_rate=sr,
             )
             mels = self.mel_loss.log_mel(
-                torch.stack([audio[i], recon[i]]).to(self.accelerator.device)
+                torch.stack([audio[i].to(recon.device), recon[i]]).to(self.accelerator.device)
             ).cpu()
             image = torch.cat(
                 [mels[0].flip(0), mels[1].flip(0)], dim=0
@@ -437,7 +460,10 @@ class TokenizerTrainer:
 
     # ---- the loop -------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
-        self.stop_requested = True
+        if self.interrupted:  # a second Ctrl-C: stop now, without a checkpoint
+            raise KeyboardInterrupt
+        self.interrupted = True  # acted on after the step, once all processes agree
+        tqdm.write("interrupted: checkpointing after this step (again to stop at once)")
 
     def run(self, resume=None, stop_after_steps: int | None = None) -> TrainResult:
         """Train to `train.max_steps` (or `stop_after_steps` more steps, or SIGINT/SIGTERM),
