@@ -37,6 +37,10 @@ def test_overrides_reach_nested_keys_and_list_items(tiny_yaml):
         TokenizerTrainConfig, tiny_yaml, ["data.sources=[{path: a}]", "train.mixed_precision=no"]
     )
     assert unquoted.train.mixed_precision == "no"  # YAML's `no` is a boolean
+    exponent = load_config(
+        TokenizerTrainConfig, tiny_yaml, ["data.sources=[{path: a}]", "optim.lr=1e-4"]
+    )
+    assert exponent.optim.lr == 1e-4  # YAML 1.1 reads `1e-4` as a string
     again = load_config(TokenizerTrainConfig, None, ["data.sources=[{path: a}]"])
     assert again.train.batch_size == 256  # defaults are the paper's
     assert "betas:\n  - 0.5" in dump_yaml(config)
@@ -51,6 +55,7 @@ def test_overrides_reach_nested_keys_and_list_items(tiny_yaml):
         ),
         ("train.batch_size=four", "train.batch_size: expected an integer, got str 'four'"),
         ("optim.lr=true", "optim.lr: expected a number, got bool True"),
+        ("optim.lr=fast", "optim.lr: expected a number, got str 'fast'"),
         ("model.architecture=huge", "model.architecture: 'huge' is not one of ['paper', 'tiny']"),
         ("data.sources.0.kind=folder", "unknown config key data.sources[0].kind"),
         ("data.segment_samples=1000", "segment_samples=1000 must be a positive multiple of 640"),

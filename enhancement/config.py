@@ -1,0 +1,111 @@
+"""The training configuration: YAML file + `--set key.path=value` overrides → typed dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sonotok.tokenizer import ConfigError
+
+from .denoiser import DenoiserConfig
+
+
+@dataclass
+class DataConfig:
+    """Where examples come from: `clean` + `noise` (+ `rir`) sources mixed on the fly, or
+    `paired` {noisy: DIR, clean: DIR}, or cached `latents` {noisy: PATH, clean: PATH, key: id}.
+    A source is a folder, file, glob, list of those, or {dataset: NAME_OR_PATH, split, column}."""
+
+    clean: Any = None
+    noise: Any = None
+    rir: Any = None
+    paired: dict[str, str] | None = None
+    latents: dict[str, Any] | None = None
+    segment_seconds: float = 4.0
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    reverb_prob: float = 0.0
+    num_workers: int = 0
+
+    def kind(self, where: str = "data") -> str:
+        kinds = [
+            k
+            for k, on in (
+                ("mixed", self.clean is not None),
+                ("paired", self.paired),
+                ("latents", self.latents),
+            )
+            if on
+        ]
+        if len(kinds) != 1:
+            raise ConfigError(
+                f"{where}: set exactly one of clean+noise (mixing on the fly), paired or latents; got {kinds or 'none'}"
+            )
+        if kinds[0] == "mixed" and self.noise is None:
+            raise ConfigError(
+                f"{where}.noise: mixing on the fly needs noise clips next to {where}.clean"
+            )
+        return kinds[0]
+
+
+@dataclass
+class ValidationConfig:
+    """A fixed held-out set of mixes scored with PESQ / STOI. Sources default to the
+    training ones (with another seed); point them at held-out files for a fair score."""
+
+    every: int = 1000
+    num_examples: int = 8
+    seconds: float = 4.0
+    seed: int = 1234
+    clean: Any = None
+    noise: Any = None
+    rir: Any = None
+    paired: dict[str, str] | None = None
+    audio_examples: int = 2  # noisy / enhanced / clean clips written to the log
+
+
+@dataclass
+class TrainLoopConfig:
+    batch_size: int = 16  # per process
+    max_steps: int = 100_000
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 1000
+    min_lr_ratio: float = 0.1  # cosine decay to lr × this
+    grad_clip: float = 1.0
+    loss: Literal["mse", "l1"] = "mse"  # paper: MSE on latents; "l1" optional
+    ema_decay: float | None = 0.999  # None: no EMA
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # accelerate: no | bf16 | fp16
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_with: str | None = "tensorboard"  # accelerate tracker, or null
+
+
+@dataclass
+class EnhancementTrainConfig:
+    output_dir: str = "runs/enhancement"
+    tokenizer: str = "mispeech/dashengtokenizer"
+    tokenizer_dtype: Literal["fp32", "bf16", "fp16"] = (
+        "fp32"  # bf16 allowed for the frozen encoder/decoder
+    )
+    model: DenoiserConfig = field(default_factory=DenoiserConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+
+    def to_dict(self) -> dict:
+        from sonotok.tokenizer.train import to_dict
+
+        return to_dict(self)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> EnhancementTrainConfig:
+    """A YAML file (or nothing: defaults) plus `key.path=value` overrides, every key and
+    type checked up front (sonotok.tokenizer.train's generic loader)."""
+    from sonotok.tokenizer.train import load_config as load_typed
+
+    return load_typed(EnhancementTrainConfig, path, list(overrides))

@@ -1,0 +1,301 @@
+"""Training examples for the denoiser, each a pure function of (seed, index).
+
+Three kinds of data:
+- `MixedPairs`: clean speech + noise (+ impulse responses) from folders, globs or
+  Hugging Face datasets, mixed on the fly (see mixing.py);
+- `PairedFolders`: a paired corpus in the VoiceBank-DEMAND layout (a clean folder and a
+  noisy folder holding files with the same relative names);
+- `LatentPairs`: cached latent datasets (the shared `latents` / `num_frames` format, e.g.
+  from `sonotok extract`) of the clean and the noisy files, matched by a key column.
+
+Every example is drawn from an endless index space — index i of epoch e is row
+perm(seed, e)[i % n] — so a run resumes exactly from its step count alone.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from sonotok.tokenizer import ConfigError
+from sonotok.tokenizer.audio import read_audio, resample, to_mono
+from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
+from sonotok.tokenizer.train import position_rng
+
+from .mixing import MixConfig, fit_length, mix
+
+
+class DataError(ConfigError):
+    """Training data that cannot be read as configured; the message names the source and the fix."""
+
+
+def epoch_row(n: int, seed: int, index: int) -> int:
+    """Row of endless-stream position `index`: a fresh permutation of n rows per epoch."""
+    epoch, i = divmod(index, n)
+    return int(np.random.default_rng([seed, 7, epoch]).permutation(n)[i])
+
+
+class AudioSource:
+    """A list of audio clips from folders / files / globs or a Hugging Face dataset.
+
+    spec: "path/to/folder", "clips/**/*.wav", a list of those, or
+    {"dataset": name_or_saved_path, "split": "train", "column": "audio"}.
+    """
+
+    def __init__(self, spec, what: str):
+        self.what = what
+        self.files: list[Path] = []
+        self.dataset = None
+        specs = spec if isinstance(spec, (list, tuple)) else [spec]
+        for s in specs:
+            if isinstance(s, dict):
+                self._add_dataset(s)
+            else:
+                self._add_files(str(s))
+        if len(self) == 0:
+            raise DataError(
+                f"{what}: {spec!r} holds no audio; point it at a folder of {'/'.join(AUDIO_EXTENSIONS)} files"
+            )
+
+    def _add_files(self, item: str) -> None:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        elif path.is_file():
+            found = [path]
+        else:
+            found = sorted(
+                Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()
+            )
+        if not found:
+            raise DataError(f"{self.what}: {item!r} matched no audio files; check the path")
+        self.files += found
+
+    def _add_dataset(self, spec: dict) -> None:
+        import datasets
+
+        if self.dataset is not None:
+            raise DataError(f"{self.what}: only one dataset per source; merge them first")
+        name, split, column = (
+            spec.get("dataset"),
+            spec.get("split", "train"),
+            spec.get("column", "audio"),
+        )
+        try:
+            ds = (
+                datasets.load_from_disk(name)
+                if Path(str(name)).is_dir()
+                else datasets.load_dataset(name, split=split)
+            )
+        except Exception as err:
+            raise DataError(
+                f"{self.what}: dataset {name!r} cannot be opened ({type(err).__name__}: {err})"
+            ) from None
+        if isinstance(ds, datasets.DatasetDict):
+            ds = ds[split]
+        if column not in ds.column_names:
+            raise DataError(
+                f"{self.what}: dataset {name!r} has no column {column!r}; it has {ds.column_names}"
+            )
+        if isinstance(ds.features[column], datasets.Audio):
+            ds = ds.cast_column(column, datasets.Audio(decode=False))
+        self.dataset, self.column = ds.select_columns([column]), column
+
+    def __len__(self) -> int:
+        return len(self.files) + (len(self.dataset) if self.dataset is not None else 0)
+
+    def read(self, index: int, sample_rate: int) -> np.ndarray:
+        """Clip `index` as mono float32 at `sample_rate`."""
+        if index < len(self.files):
+            data, sr = read_audio(self.files[index])
+            return resample(to_mono(data), sr, sample_rate)
+        row = self.dataset[index - len(self.files)][self.column]
+        if isinstance(row, dict) and row.get("array") is not None:
+            wave, sr = np.asarray(row["array"], dtype=np.float32), row["sampling_rate"]
+        elif isinstance(row, dict):
+            source = io.BytesIO(row["bytes"]) if row.get("bytes") else row["path"]
+            data, sr = sf.read(source, dtype="float32", always_2d=True)
+            wave = to_mono(data)
+        else:
+            raise DataError(f"{self.what}: column {self.column!r} is not an audio column")
+        return resample(wave, sr, sample_rate)
+
+
+def crop(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `length`-sample window (the whole clip if shorter)."""
+    if wave.shape[0] <= length:
+        return wave
+    start = int(rng.integers(0, wave.shape[0] - length + 1))
+    return wave[start : start + length]
+
+
+@dataclass
+class Example:
+    noisy: torch.Tensor  # (N,) at 16 kHz, or (T, D) latents for LatentPairs
+    clean: torch.Tensor
+
+
+class MixedPairs(torch.utils.data.Dataset):
+    """Endless clean + noise mixtures; item i is a pure function of (seed, i)."""
+
+    def __init__(
+        self,
+        clean: AudioSource,
+        noise: AudioSource,
+        mix_config: MixConfig,
+        segment_samples: int,
+        seed: int,
+        rirs: AudioSource | None = None,
+        sample_rate: int = 16000,
+    ):
+        self.clean, self.noise, self.rirs = clean, noise, rirs
+        self.mix, self.segment, self.seed, self.sample_rate = (
+            mix_config,
+            segment_samples,
+            seed,
+            sample_rate,
+        )
+
+    def __getitem__(self, index: int) -> Example:
+        rng = position_rng(self.seed, index)
+        clean = crop(
+            self.clean.read(epoch_row(len(self.clean), self.seed, index), self.sample_rate),
+            self.segment,
+            rng,
+        )
+        noise = self.noise.read(int(rng.integers(len(self.noise))), self.sample_rate)
+        noise = fit_length(noise, clean.shape[0], int(rng.integers(max(1, noise.shape[0]))))
+        snr_db = rng.uniform(*self.mix.snr_db)
+        gain_db = rng.uniform(*self.mix.gain_db)
+        rir = None
+        if self.rirs is not None and rng.random() < self.mix.reverb_prob:
+            rir = self.rirs.read(int(rng.integers(len(self.rirs))), self.sample_rate)
+        noisy, target = mix(clean, noise, snr_db, gain_db, rir, self.mix.peak)
+        return Example(torch.from_numpy(noisy), torch.from_numpy(target))
+
+
+class PairedFolders(torch.utils.data.Dataset):
+    """VoiceBank-DEMAND style pairs: `noisy/<name>` ↔ `clean/<name>`, the same crop of both."""
+
+    def __init__(
+        self,
+        noisy_dir: str,
+        clean_dir: str,
+        segment_samples: int | None,
+        seed: int,
+        sample_rate: int = 16000,
+    ):
+        noisy_dir, clean_dir = Path(noisy_dir).expanduser(), Path(clean_dir).expanduser()
+        for d in (noisy_dir, clean_dir):
+            if not d.is_dir():
+                raise DataError(f"paired data: {d} is not a folder")
+        names = sorted(
+            p.relative_to(noisy_dir)
+            for p in noisy_dir.rglob("*")
+            if p.suffix.lower() in AUDIO_EXTENSIONS
+        )
+        missing = [str(n) for n in names if not (clean_dir / n).is_file()]
+        if missing:
+            raise DataError(
+                f"paired data: {len(missing)} noisy files have no clean file of the same name in {clean_dir} "
+                f"(e.g. {missing[:3]}); both folders must hold the same file names"
+            )
+        if not names:
+            raise DataError(f"paired data: {noisy_dir} holds no audio files")
+        self.pairs = [(noisy_dir / n, clean_dir / n) for n in names]
+        self.segment, self.seed, self.sample_rate = segment_samples, seed, sample_rate
+
+    def __getitem__(self, index: int) -> Example:
+        noisy_path, clean_path = self.pairs[epoch_row(len(self.pairs), self.seed, index)]
+        waves = []
+        for path in (noisy_path, clean_path):
+            data, sr = read_audio(path)
+            waves.append(resample(to_mono(data), sr, self.sample_rate))
+        n = min(w.shape[0] for w in waves)
+        noisy, clean = waves[0][:n], waves[1][:n]
+        if self.segment is not None and n > self.segment:
+            start = int(position_rng(self.seed, index).integers(0, n - self.segment + 1))
+            noisy, clean = noisy[start : start + self.segment], clean[start : start + self.segment]
+        return Example(torch.from_numpy(noisy), torch.from_numpy(clean))
+
+
+class LatentPairs(torch.utils.data.Dataset):
+    """Cached latents of clean and noisy versions of the same files, matched by `key`
+    (by row order when key is None); random crops of `segment_frames`."""
+
+    def __init__(
+        self,
+        noisy_path: str,
+        clean_path: str,
+        key: str | None,
+        segment_frames: int | None,
+        seed: int,
+    ):
+        import datasets
+
+        sets = []
+        for path in (noisy_path, clean_path):
+            try:
+                ds = (
+                    datasets.load_from_disk(path)
+                    if Path(path).is_dir()
+                    else datasets.load_dataset(path, split="train")
+                )
+            except Exception as err:
+                raise DataError(
+                    f"latent data {path!r} cannot be opened ({type(err).__name__}: {err})"
+                ) from None
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds["train"]
+            if "latents" not in ds.column_names:
+                raise DataError(f"{path}: no 'latents' column; write it with `sonotok extract`")
+            sets.append(ds)
+        noisy, clean = sets
+        if key is None:
+            if len(noisy) != len(clean):
+                raise DataError(
+                    f"latent data: {len(noisy)} noisy rows vs {len(clean)} clean rows; set data.latents.key"
+                )
+            self.rows = [(i, i) for i in range(len(noisy))]
+        else:
+            for path, ds in ((noisy_path, noisy), (clean_path, clean)):
+                if key not in ds.column_names:
+                    raise DataError(f"{path}: no key column {key!r}; it has {ds.column_names}")
+            where = {k: i for i, k in enumerate(clean[key])}
+            self.rows = [(i, where[k]) for i, k in enumerate(noisy[key]) if k in where]
+            if not self.rows:
+                raise DataError(
+                    f"latent data: no {key!r} values in common between {noisy_path} and {clean_path}"
+                )
+        self.noisy, self.clean = noisy.with_format("torch"), clean.with_format("torch")
+        self.segment, self.seed = segment_frames, seed
+
+    def __getitem__(self, index: int) -> Example:
+        i, j = self.rows[epoch_row(len(self.rows), self.seed, index)]
+        a, b = self.noisy[i], self.clean[j]
+        za = a["latents"][: int(a.get("num_frames", len(a["latents"])))].float()
+        zb = b["latents"][: int(b.get("num_frames", len(b["latents"])))].float()
+        n = min(za.shape[0], zb.shape[0])
+        start = 0
+        if self.segment is not None and n > self.segment:
+            start = int(position_rng(self.seed, index).integers(0, n - self.segment + 1))
+            n = self.segment
+        return Example(za[start : start + n], zb[start : start + n])
+
+
+def collate(examples: list[Example]) -> list[Example]:
+    return examples
+
+
+def pad_latents(latents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """list of (T_i, D) → (B, T, D) zero-padded and a (B, T) bool mask of real frames."""
+    t = max(z.shape[0] for z in latents)
+    out = torch.stack([torch.nn.functional.pad(z, (0, 0, 0, t - z.shape[0])) for z in latents])
+    lengths = torch.tensor([z.shape[0] for z in latents], device=out.device)
+    return out, torch.arange(t, device=out.device)[None] < lengths[:, None]
