@@ -120,7 +120,9 @@ def register(subparsers) -> None:
     add_model_options(p, batch=False)
     p.set_defaults(func=_enhance, model=DEFAULT_MODEL)
 
-    group = command_group(subparsers, "train", "train a model: sonotok train WHAT --config FILE")
+    group = command_group(
+        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
+    )
     t = group.add_parser(
         "enhancement",
         help="train a latent denoiser (noisy → clean speech latents)",

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +39,20 @@ class ProbeConfig:
     segment_seconds: float = 1.0  # segment-based F1
     frame_rate: float = 25.0
     seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> ProbeConfig:
+        """Settings from a YAML file (e.g. configs/probe/xares.yaml); `overrides` that
+        are not None win. Unknown keys are an error naming the file."""
+        import yaml
+
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown probe settings {unknown}; known: {sorted(known)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 # ---- models -------------------------------------------------------------------------------

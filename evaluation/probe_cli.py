@@ -56,6 +56,7 @@ def run(args) -> int:
             device=args.device,
             dtype=args.dtype,
             batch_size=args.batch_size,
+            label_column=args.label_column,
         )
         probe_data = probe_dataset(
             data,
@@ -65,9 +66,16 @@ def run(args) -> int:
             fold_column=args.fold_column,
             source=args.data,
         )
-        config = ProbeConfig(
-            epochs=args.epochs, lr=args.lr, batch_size=args.probe_batch_size, seed=args.seed
-        )
+        overrides = {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.probe_batch_size,
+            "seed": args.seed,
+        }
+        if args.config:
+            config = ProbeConfig.from_yaml(args.config, **overrides)
+        else:
+            config = ProbeConfig(**{k: v for k, v in overrides.items() if v is not None})
         report = run_probe(
             probe_data,
             args.output,
@@ -131,10 +139,13 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="device for embedding (default: auto)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--batch-size", type=int, default=16, help="clips per embedding pass")
-    p.add_argument("--epochs", type=int, default=10, help="X-ARES: 10")
-    p.add_argument("--lr", type=float, default=1e-3, help="X-ARES: 1e-3")
-    p.add_argument("--probe-batch-size", type=int, default=32, help="X-ARES: 32")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--config", default=None, help="probe settings YAML (e.g. configs/probe/xares.yaml)"
+    )
+    p.add_argument("--epochs", type=int, default=None, help="default: X-ARES's 10")
+    p.add_argument("--lr", type=float, default=None, help="default: X-ARES's 1e-3")
+    p.add_argument("--probe-batch-size", type=int, default=None, help="default: X-ARES's 32")
+    p.add_argument("--seed", type=int, default=None, help="default: 0")
     p.set_defaults(func=run)
 
 

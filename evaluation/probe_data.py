@@ -106,9 +106,11 @@ def embedded_dataset(
     device: str = "auto",
     dtype: str = "fp32",
     batch_size: int = 16,
+    label_column: str | None = None,
 ):
     """The latent dataset of `source`: the source itself if it already holds latents,
-    else the cached extraction (made now if missing or unfinished)."""
+    else the cached extraction (made now if missing or unfinished). A missing label
+    column is reported before any audio is encoded."""
     import datasets
 
     from sonotok.tokenizer.cli import AUDIO_EXTENSIONS, pick_device
@@ -144,6 +146,13 @@ def embedded_dataset(
             audio_extensions=AUDIO_EXTENSIONS,
             class_from_folder=path.is_dir() and not any(p.is_file() for p in path.iterdir()),
         )
+        label_column = label_column or DEFAULT_LABEL_COLUMN.get(task)
+        if label_column not in audio.dataset.features:
+            raise ConfigError(
+                f"{source}: no label column {label_column!r}; columns are "
+                f"{[c for c in audio.dataset.features if c != audio.audio_column]}; name it with "
+                "--label-column"
+            )
         tokenizer = AudioTokenizer.from_pretrained(
             model, device=pick_device(device), compute_dtype=dtype
         )

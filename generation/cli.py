@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     gen.set_defaults(func=run_generate)
 
     train = command_group(
-        subparsers, "train", "train a model: tokenizer, generation, enhancement, ..."
+        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
     )
     tr = train.add_parser(
         "generation",

@@ -13,6 +13,10 @@ import sys
 # Modules that contribute subcommands, in the order `--help` lists them.
 _COMMAND_MODULES = (
     "sonotok.tokenizer.cli",
+    "sonotok.tokenizer.corpus.cli",
+    "sonotok.tokenizer.mae.cli",
+    "sonotok.tokenizer.extract_cli",
+    "sonotok.evaluation.probe_cli",
     "sonotok.evaluation.cli",
     "sonotok.generation.cli",
     "sonotok.enhancement.cli",

@@ -22,6 +22,14 @@ import torch
 from .audio import AudioInputError, atomic_path, check_wave, resample, to_mono
 from .config import ConfigError
 
+DATA_FILE_BUILDERS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
 PATH_COLUMNS = ("audio", "path", "file", "filename", "audio_path")
 ID_COLUMNS = ("id", "key", "utt_id", "file_id", "filename", "path")
 
@@ -41,8 +49,8 @@ class AudioSource:
 
 def folder_dataset(folder: Path, extensions: tuple[str, ...], class_from_folder: bool = False):
     """Audio files below `folder` (recursively, sorted) → a Dataset with columns
-    `id` (path below the folder without extension), `path` (path below the folder) and,
-    with `class_from_folder`, `label` (the first sub-folder)."""
+    `id` (path below the folder without extension), `path` (path below the folder, the
+    audio column) and, with `class_from_folder`, `label` (the first sub-folder)."""
     from datasets import Dataset
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
@@ -112,9 +120,21 @@ def open_dataset(
             for p in path.rglob("*")
         ):
             return folder_dataset(path, audio_extensions, class_from_folder), path, f"folder {path}"
-    if path.exists():
+    if path.is_file():
+        builder = DATA_FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise ConfigError(
+                f"{source}: cannot read {path.suffix!r} files as a dataset; use one of "
+                f"{sorted(DATA_FILE_BUILDERS)}, a folder or a hub id"
+            )
+        options = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+        data = datasets.load_dataset(builder, data_files=str(path), split=split, **options)
+        base = path.parent
+    elif path.is_dir():
         data = datasets.load_dataset(str(path), name=subset, split=split)
-        base = path if path.is_dir() else path.parent
+        base = path
+    elif str(source).startswith(("/", ".", "~")) or str(source).count("/") > 1:
+        raise ConfigError(f"{source}: no such file or folder; check the path")
     else:
         try:
             data = datasets.load_dataset(str(source), name=subset, split=split)
@@ -173,7 +193,14 @@ def open_audio_source(
     if isinstance(data.features[column], Audio):
         data = data.cast_column(column, Audio(decode=False))
     if id_column is None:
-        id_column = next((c for c in ID_COLUMNS if c in data.features and c != column), None)
+        id_column = next(
+            (
+                c
+                for c in ID_COLUMNS
+                if c in data.features and not isinstance(data.features[c], Audio)
+            ),
+            None,
+        )
     elif id_column not in data.features:
         raise ConfigError(
             f"{source}: no column {id_column!r} for --id-column; columns are {list(data.features)}"
@@ -203,8 +230,8 @@ def decode_audio(
             raise AudioInputError(f"{name}: the audio cell is empty (no bytes, no path)")
         if raw is None:
             path = Path(path)
-            if not path.is_absolute() and base_dir is not None and not path.exists():
-                path = base_dir / path
+            if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+                path = base_dir / path  # relative to the dataset, as manifests write them
             if not path.is_file():
                 raise AudioInputError(f"{name}: audio file {path} does not exist; check the path")
         target = io.BytesIO(raw) if raw is not None else str(path)

@@ -126,12 +126,23 @@ def make_batches(
     return batches
 
 
+def dropped_columns(source: AudioSource) -> list[str]:
+    """Audio columns are replaced by the latents; a column of file paths is kept."""
+    from datasets import Audio
+
+    return (
+        [source.audio_column]
+        if isinstance(source.dataset.features[source.audio_column], Audio)
+        else []
+    )
+
+
 def output_features(source: AudioSource, latent_dim: int, config: ExtractConfig):
-    """Features of the latent dataset: the source's columns without the audio one, then
+    """Features of the latent dataset: the source's columns (less an Audio column), then
     `latents` (None, D) — or `embedding` (D,) with --pool mean — and `num_frames`."""
     from datasets import Array2D, Features, List, Value
 
-    carried = {k: v for k, v in source.dataset.features.items() if k != source.audio_column}
+    carried = {k: v for k, v in source.dataset.features.items() if k not in dropped_columns(source)}
     new = "embedding" if config.pool == "mean" else "latents"
     clash = [c for c in (new, "num_frames") if c in carried]
     if clash:
@@ -145,6 +156,44 @@ def output_features(source: AudioSource, latent_dim: int, config: ExtractConfig)
         carried[new] = Array2D(shape=(None, latent_dim), dtype=dtype)
     carried["num_frames"] = Value("int32")
     return Features(carried)
+
+
+def latent_column(values: list[np.ndarray], arrow_type, max_elements: int = 2**30):
+    """Stored latents (T_i, D) or embeddings (D,) → an Arrow column of `arrow_type` (the
+    Array2D extension type or a fixed-size list), built from the numpy buffers directly.
+    Split into chunks of at most `max_elements` numbers: Arrow list offsets are 32-bit."""
+    import pyarrow as pa
+
+    chunks, current, size = [], [], 0
+    for v in values:
+        if current and size + v.size > max_elements:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(v)
+        size += v.size
+    chunks.append(current)
+    pieces = []
+    for part in chunks:
+        if isinstance(arrow_type, pa.FixedSizeListType):
+            flat = pa.array(
+                np.concatenate([v.reshape(-1) for v in part]) if part else [], arrow_type.value_type
+            )
+            pieces.append(pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size))
+            continue
+        storage = arrow_type.storage_type
+        dim = part[0].shape[1] if part else 0
+        flat = pa.array(
+            np.concatenate([v.reshape(-1) for v in part]) if part else [],
+            storage.value_type.value_type,
+        )
+        frames = sum(v.shape[0] for v in part)
+        inner = pa.ListArray.from_arrays(
+            pa.array(np.arange(frames + 1, dtype=np.int32) * dim), flat
+        )
+        offsets = np.concatenate([[0], np.cumsum([v.shape[0] for v in part])]).astype(np.int32)
+        outer = pa.ListArray.from_arrays(pa.array(offsets), inner)
+        pieces.append(pa.ExtensionArray.from_storage(arrow_type, outer))
+    return pa.chunked_array(pieces, type=arrow_type)
 
 
 def to_storage(z: torch.Tensor, latent_dtype: str) -> np.ndarray:
@@ -191,7 +240,7 @@ class Extractor:
         self.num_rows = len(source.dataset)
         self.ranges = shard_ranges(self.num_rows, config.shard_size)
         self.features = output_features(source, model.latent_dim, config)
-        self.ids = source.dataset[source.id_column] if source.id_column is not None else None
+        self.rank = 0
 
     # -- plan / resume --------------------------------------------------------------------
     def plan(self) -> dict:
@@ -258,25 +307,26 @@ class Extractor:
         return self.marker(k).is_file() and (self.out / shard_name(k, len(self.ranges))).is_file()
 
     # -- work -----------------------------------------------------------------------------
-    def _decode_row(self, index: int, cell) -> tuple[torch.Tensor | None, float, dict | None]:
-        name = (
-            f"row {index} ({self.source.id_column}={self.ids[index]})"
-            if self.ids is not None
-            else f"row {index}"
-        )
+    def _decode_row(
+        self, index: int, cell, row_id
+    ) -> tuple[torch.Tensor | None, float, dict | None]:
+        column = self.source.id_column
+        name = f"row {index} ({column}={row_id})" if column is not None else f"row {index}"
         try:
             wave, seconds = decode_audio(cell, self.model.sample_rate, self.source.base_dir, name)
             return wave, seconds, None
         except (AudioInputError, OSError, ValueError, TypeError) as err:
             entry = {"index": index, "error": str(err)}
-            if self.ids is not None:
-                entry["id"] = self.ids[index]
+            if column is not None:
+                entry["id"] = row_id
             return None, 0.0, entry
 
     def _decode_shard(self, k: int, pool: ThreadPoolExecutor) -> DecodedShard:
         start, stop = self.ranges[k]
-        cells = self.source.dataset[start:stop][self.source.audio_column]
-        results = list(pool.map(self._decode_row, range(start, stop), cells))
+        rows = self.source.dataset[start:stop]
+        cells = rows[self.source.audio_column]
+        ids = rows[self.source.id_column] if self.source.id_column else [None] * len(cells)
+        results = list(pool.map(self._decode_row, range(start, stop), cells, ids))
         return DecodedShard(
             k,
             start,
@@ -307,45 +357,38 @@ class Extractor:
         return out
 
     def _write_shard(self, shard: DecodedShard, encoded: dict) -> dict:
+        """Arrow stream of the shard's rows (source order) → temp file → rename → marker.
+        Runs on the writer thread, overlapping the next shard's encoding."""
         import pyarrow as pa
-        from datasets import Dataset
 
         start, stop = self.ranges[shard.k]
         keep = sorted(encoded)
-        table = self.source.dataset.select(range(start, stop)).with_format("arrow")[:]
-        carried = table.drop_columns([self.source.audio_column]).take(pa.array(keep, pa.int64()))
-        new_name = "embedding" if self.config.pool == "mean" else "latents"
-        new = Dataset.from_dict(
-            {
-                new_name: [encoded[i][0] for i in keep],
-                "num_frames": [int(encoded[i][1]) for i in keep],
-            },
-            features=type(self.features)(
-                {new_name: self.features[new_name], "num_frames": self.features["num_frames"]}
-            ),
-        ).with_format("arrow")[:]
+        index = pa.array(keep, pa.int64())
         schema = self.features.arrow_schema
-        columns = [carried.column(n) for n in carried.column_names] + [
-            new.column(n) for n in new.column_names
+        names = [c for c in self.source.dataset.column_names if c in self.features]
+        columns = []
+        if names:
+            rows = self.source.dataset.select_columns(names).with_format("arrow")[start:stop]
+            columns = [rows.column(n).take(index) for n in names]
+        new_name = "embedding" if self.config.pool == "mean" else "latents"
+        columns.append(latent_column([encoded[i][0] for i in keep], schema.field(new_name).type))
+        columns.append(pa.array([int(encoded[i][1]) for i in keep], pa.int32()))
+        columns = [
+            c.cast(schema.field(i).type) if c.type != schema.field(i).type else c
+            for i, c in enumerate(columns)
         ]
-        result = pa.Table.from_arrays(
-            [
-                c.cast(schema.field(i).type) if c.type != schema.field(i).type else c
-                for i, c in enumerate(columns)
-            ],
-            schema=schema,
-        )
+        table = pa.Table.from_arrays(columns, schema=schema)
         path = self.out / shard_name(shard.k, len(self.ranges))
         tmp = atomic_path(path)  # .data-…arrow.XXXX.tmp: never matched as a shard
         try:
             with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-                for batch in result.to_batches(max_chunksize=64):
-                    writer.write_batch(batch)
+                writer.write_table(table, max_chunksize=64)
             publish(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         summary = {
             "shard": shard.k,
+            "process": self.rank,
             "rows": len(keep),
             "seconds_of_audio": sum(shard.seconds),
             "latent_frames": int(sum(encoded[i][1] for i in keep)),
@@ -354,16 +397,24 @@ class Extractor:
         write_json(self.marker(shard.k), summary)
         return summary
 
-    def run(
-        self, rank: int = 0, world: int = 1, on_shard: Callable[[dict], None] | None = None
-    ) -> dict:
+    def run(self, rank: int = 0, world: int = 1) -> dict:
         """Extract this process's unfinished shards; returns counts for this process."""
+        self.rank = rank
         mine = [k for k in shards_of_process(len(self.ranges), rank, world) if not self.is_done(k)]
         total_rows = sum(self.ranges[k][1] - self.ranges[k][0] for k in mine)
         clock = {"start": time.perf_counter(), "audio": 0.0}
         done = {"shards": 0, "rows": 0, "errors": 0, "seconds_of_audio": 0.0}
         decoder = ThreadPoolExecutor(max(1, self.config.num_workers))
         prefetch = ThreadPoolExecutor(1)
+        writer = ThreadPoolExecutor(1)  # one shard written while the next is encoded
+        written = None
+
+        def account(summary: dict) -> None:
+            done["shards"] += 1
+            done["rows"] += summary["rows"]
+            done["errors"] += len(summary["errors"])
+            done["seconds_of_audio"] += summary["seconds_of_audio"]
+
         bar = tqdm(
             total=total_rows,
             unit="clip",
@@ -385,17 +436,16 @@ class Extractor:
                     tqdm.write(f"error: {entry['error']}", file=sys.stderr)
                 encoded = self._encode_shard(shard, bar, clock)
                 bar.update(len(shard.errors))
-                summary = self._write_shard(shard, encoded)
-                done["shards"] += 1
-                done["rows"] += summary["rows"]
-                done["errors"] += len(summary["errors"])
-                done["seconds_of_audio"] += summary["seconds_of_audio"]
-                if on_shard is not None:
-                    on_shard(summary)
+                if written is not None:
+                    account(written.result())  # at most one shard waits to be written
+                written = writer.submit(self._write_shard, shard, encoded)
+            if written is not None:
+                account(written.result())
         finally:
             bar.close()
             prefetch.shutdown(wait=False, cancel_futures=True)
             decoder.shutdown(wait=False, cancel_futures=True)
+            writer.shutdown(wait=True)  # a shard being written is finished, never left half
         elapsed = time.perf_counter() - clock["start"]
         done["wall_seconds"] = elapsed
         done["hours_of_audio_per_hour"] = done["seconds_of_audio"] / max(elapsed, 1e-9)

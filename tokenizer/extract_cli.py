@@ -37,14 +37,14 @@ or from a column of file paths; pick one with --audio-column.
 
 Output is sharded (--shard-size rows per .arrow file). If the job stops — crash, SIGTERM,
 preemption — run the same command with --resume: finished shards are kept, nothing is
-duplicated. Several GPUs: `accelerate launch --num_processes 8 -m sonotok.cli extract ...`
-(each process takes every 8th shard). Unreadable rows are skipped and listed in
-OUT/errors.jsonl.
+duplicated. Several GPUs: `accelerate launch --multi_gpu --num_processes 8 -m sonotok.cli
+extract ...` (each process takes every 8th shard; without GPUs the processes share the CPU
+over gloo). Unreadable rows are skipped and listed in OUT/errors.jsonl (exit status 1).
 
 examples:
   sonotok extract clips/ -o latents/clips
   sonotok extract my_dataset_dir --split train --audio-column audio -o latents/train --resume
-  accelerate launch --num_processes 4 -m sonotok.cli extract org/dataset -o latents/ds --dtype bf16
+  accelerate launch --multi_gpu --num_processes 4 -m sonotok.cli extract org/dataset -o latents/ds --dtype bf16
   sonotok extract esc50/ --features semantic --pool mean -o embeddings/esc50
 """
 
@@ -100,7 +100,9 @@ def run_extract(args) -> int:
     from .datasets_io import open_audio_source
 
     _exit_on_sigterm()
-    state = PartialState()
+    # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without
+    # GPUs (or with --device cpu) coordinate over gloo on the CPU.
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     device = state.device if state.num_processes > 1 or args.device == "auto" else None
     device = device if device is not None else pick_device(args.device)
     try:
@@ -132,6 +134,7 @@ def run_extract(args) -> int:
                 audio_column=args.audio_column,
                 id_column=args.id_column,
                 audio_extensions=AUDIO_EXTENSIONS,
+                class_from_folder=args.class_from_folder,
             )
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -241,6 +244,11 @@ def register(subparsers) -> None:
         "--id-column",
         default=None,
         help="column naming rows in errors.jsonl (default: id, key, ...)",
+    )
+    p.add_argument(
+        "--class-from-folder",
+        action="store_true",
+        help="folder SOURCE: add a 'label' column holding each file's first sub-folder",
     )
     _add_feature_options(p, default_pool="none")
     p.add_argument(

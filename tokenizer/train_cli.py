@@ -93,7 +93,9 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    group = command_group(subparsers, "train", "train a model (tokenizer, generation, enhancement)")
+    group = command_group(
+        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
+    )
     parser = group.add_parser(
         "tokenizer",
         help="train the tokenizer's acoustic branch + decoder (GAN, frozen semantic encoder)",

@@ -23,7 +23,7 @@ model.semantic_encoder setting.
 
 def register(subparsers) -> None:
     train = command_group(
-        subparsers, "train", "train a model: tokenizer, generation, enhancement, ..."
+        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
     )
     p = train.add_parser(
         "semantic",
