@@ -333,7 +333,12 @@ def _save_checkpoint(
         save_file(ema_state, str(folder / "ema.safetensors"))
         write_json(
             folder / "trainer_state.json",
-            {"step": step, "latent_mean": stats[0], "latent_std": stats[1]},
+            {
+                "step": step,
+                "latent_mean": stats[0],
+                "latent_std": stats[1],
+                "num_processes": accelerator.num_processes,
+            },
         )
         for old in _checkpoints(out)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)

@@ -161,6 +161,14 @@ def test_cli_train_then_resume(dataset, tmp_path):
     assert main(["train", "generation", "--config", str(tmp_path / "nope.yaml")]) == 2
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_cpu_training_resumes(dataset, tmp_path):
 
     def launch(steps: int, out: Path) -> None:
@@ -168,9 +176,13 @@ def test_two_process_cpu_training_resumes(dataset, tmp_path):
             sys.executable,
             "-m",
             "accelerate.commands.launch",
-            "--cpu",
+            # `--cpu` starts a single process unless MPI is installed; `--multi_gpu` starts
+            # two through torchrun, which join over gloo on a machine without GPUs.
+            "--multi_gpu",
             "--num_processes",
             "2",
+            "--main_process_port",
+            str(free_port()),
             "--num_machines",
             "1",
             "--mixed_precision",
@@ -194,7 +206,7 @@ def test_two_process_cpu_training_resumes(dataset, tmp_path):
             "--set",
             "train.checkpoint_every=2",
         ]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
 
@@ -205,7 +217,7 @@ def test_two_process_cpu_training_resumes(dataset, tmp_path):
     state = json.loads(
         (resumed / "checkpoints" / "step_00000004" / "trainer_state.json").read_text()
     )
-    assert state["step"] == 4
+    assert state["step"] == 4 and state["num_processes"] == 2
     a, b = weights(resumed, 2), weights(resumed, 4)
     assert max((a[k] - b[k]).abs().max() for k in a) > 0
     c = weights(straight, 4)
