@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..train.checkpointing import CheckpointManager
 from ..train.config import dump_yaml
 from ..train.data import AudioCropDataset, collate_crops, open_source
 from ..train.sampling import ShardedPositionSampler
+from ..train.trainer import warmup_cosine
 from .config import SemanticTrainConfig
 from .model import MAEConfig, MaskedAutoencoder
 
@@ -39,14 +39,6 @@ class TrainResult:
     output_dir: Path
     encoder_dir: Path | None
     loss: float | None
-
-
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warm-up over `warmup` steps, then cosine to `min_ratio`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -182,15 +174,9 @@ class SemanticTrainer:
         }
 
     def resume(self, resume) -> bool:
-        path = self.checkpoints.resolve(resume)
-        if path is None:
+        state = self.checkpoints.resume(resume, self.config.train.batch_size)
+        if state is None:
             return False
-        state = self.checkpoints.load(path)
-        if state.get("global_batch") != self.config.train.batch_size:
-            raise ConfigError(
-                f"{path}: written with global batch {state.get('global_batch')}, config has "
-                f"train.batch_size={self.config.train.batch_size}; resume with the same global batch"
-            )
         self.step = int(state["step"])
         self.micro_step = self.step * self.config.train.grad_accum
         self.skipped = dict(state.get("skipped", self.skipped))

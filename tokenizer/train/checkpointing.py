@@ -101,3 +101,18 @@ class CheckpointManager:
             ) from None
         self.accelerator.load_state(str(path))
         return state
+
+    def resume(self, resume: str | os.PathLike | bool | None, global_batch: int) -> dict | None:
+        """Restore the checkpoint `resume` names (see `resolve`) and return its trainer state,
+        or None when there is nothing to resume. Refuses a different global batch: the data
+        position is counted in samples of that batch."""
+        path = self.resolve(resume)
+        if path is None:
+            return None
+        state = self.load(path)
+        if state.get("global_batch") != global_batch:
+            raise CheckpointError(
+                f"{path}: written with global batch {state.get('global_batch')}, config has "
+                f"train.batch_size={global_batch}; resume with the same global batch"
+            )
+        return state

@@ -432,15 +432,9 @@ class TokenizerTrainer:
         return self.checkpoints.save(self.step, self.trainer_state())
 
     def resume(self, resume) -> bool:
-        path = self.checkpoints.resolve(resume)
-        if path is None:
+        state = self.checkpoints.resume(resume, self.config.train.batch_size)
+        if state is None:
             return False
-        state = self.checkpoints.load(path)
-        if state.get("global_batch") != self.config.train.batch_size:
-            raise ConfigError(
-                f"{path}: written with global batch {state.get('global_batch')}, config has "
-                f"train.batch_size={self.config.train.batch_size}; resume with the same global batch"
-            )
         self.step = int(state["step"])
         self.counts = dict(state.get("skipped", self.counts))
         return True
