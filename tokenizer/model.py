@@ -286,6 +286,13 @@ class AudioTokenizer(nn.Module):
         width = torch.as_tensor(audio).shape[-1]
         return torch.stack([torch.nn.functional.pad(y, (0, width - y.shape[-1])) for y in outputs])
 
+    @torch.no_grad()
+    def forward(self, audio: AudioInput, attention_mask: torch.Tensor | None = None) -> dict:
+        """The reference model's forward: {"embeddings": encode(audio), "audio": decode of them}
+        (16 kHz, T · 640 samples)."""
+        latents = self.encode(audio, attention_mask)
+        return {"embeddings": latents, "audio": self.decode(latents)}
+
     # ---- checkpoints ------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """config.json + model.safetensors in sonotok's layout (atomic writes)."""

@@ -102,6 +102,12 @@ def test_padded_batch_matches_reference_per_clip(model, cases):
     assert (z[1] - cases["enc_batch"][1]).abs().max() < TOL
 
 
+def test_forward_returns_embeddings_and_audio_like_the_reference(model, cases):
+    out = model(cases["x_1s"][None])
+    assert (out["embeddings"][0] - cases["enc_x_1s"]).abs().max() < TOL
+    assert (out["audio"][0] - cases["dec_x_1s"]).abs().max() < TOL
+
+
 def test_length_table_matches_reference(model, cases):
     for n, frames, samples in cases["length_table"].tolist():
         assert model.num_latent_frames(n) == frames
