@@ -16,6 +16,7 @@ modules as a package `dashengtokenizer_ref`. Without it, only sonotok is measure
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -111,32 +112,40 @@ def main() -> None:
         audio_seconds = batch * seconds
         for dtype_name in args.dtypes:
             dtype = DTYPES[dtype_name]
-            ours.set_compute_dtype(dtype)
+            # A low-precision copy: casting back to fp32 would not restore the dropped bits.
+            model = copy.deepcopy(ours).set_compute_dtype(dtype) if dtype is not None else ours
             autocast = (
                 torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
             )
-            results = {}
+            results, ref_results = {}, {}
             with torch.no_grad():
-                z = ours.encode(audio)
-                results["encode"] = (timed(lambda a=audio: ours.encode(a), device, args.repeats), z)
-                y = ours.decode(z)
-                results["decode"] = (timed(lambda z=z: ours.decode(z), device, args.repeats), y)
-                ref_results = {}
-                if reference is not None:
-                    try:
+                z = model.encode(audio)
+                results["encode"] = (
+                    timed(lambda a=audio, m=model: m.encode(a), device, args.repeats),
+                    z,
+                )
+                y = model.decode(z)
+                results["decode"] = (
+                    timed(lambda z=z, m=model: m.decode(z), device, args.repeats),
+                    y,
+                )
+                for step, call, arg in (
+                    ("encode", reference and reference.encode, audio),
+                    ("decode", reference and reference.decode, z),
+                ):
+                    if reference is None:
+                        continue
+                    try:  # e.g. the reference's encoder fails under CPU bf16 autocast
                         with autocast:
-                            rz = reference.encode(audio)
-                            ref_results["encode"] = (
-                                timed(lambda a=audio: reference.encode(a), device, args.repeats),
-                                rz,
+                            out = call(arg)
+                            ref_results[step] = (
+                                timed(lambda f=call, a=arg: f(a), device, args.repeats),
+                                out,
                             )
-                            ry = reference.decode(z)
-                            ref_results["decode"] = (
-                                timed(lambda z=z: reference.decode(z), device, args.repeats),
-                                ry,
-                            )
-                    except RuntimeError as err:  # e.g. the reference under CPU bf16 autocast
-                        ref_results["error"] = str(err).splitlines()[0][:90]
+                    except RuntimeError as err:
+                        ref_results[f"{step}_error"] = str(err).splitlines()[0][:80]
+            if dtype is not None:
+                del model
             for step in ("encode", "decode"):
                 (t, mem), out = results[step]
                 line = f"{case:>8} {dtype_name:>5} {step:>6} | {t:8.2f} {t / audio_seconds:7.3f} {mem:7.0f} |"
@@ -145,9 +154,8 @@ def main() -> None:
                     diff = (out.float() - rout.float()).abs().max().item()
                     line += f" {rt:8.2f} {rt / audio_seconds:7.3f} {rmem:7.0f} | {rt / t:7.2f} {diff:9.2e}"
                 else:
-                    line += f" reference failed: {ref_results.get('error', 'not run')}"
+                    line += f" reference failed: {ref_results.get(f'{step}_error', 'not run')}"
                 print(line, flush=True)
-    ours.set_compute_dtype(None)
 
 
 def build_ours_from_reference(reference) -> AudioTokenizer:

@@ -88,8 +88,9 @@ class AudioTokenizer(nn.Module):
         """Hold and run the ViT blocks and the ConvNeXt backbone in bf16/fp16 (None: fp32).
 
         For inference: halves their memory and uses low-precision kernels. The mel front
-        ends, patch embeddings, upsampler and ISTFT head stay fp32. (Training keeps fp32
-        weights and uses accelerate's autocast instead.)
+        ends, patch embeddings, upsampler and ISTFT head stay fp32. The cast is one-way:
+        going back to fp32 does not restore the dropped bits (reload the model for that).
+        Training keeps fp32 weights and uses accelerate's autocast instead.
         """
         if isinstance(dtype, str):
             if dtype not in _DTYPES:
