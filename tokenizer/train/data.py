@@ -45,12 +45,20 @@ class SourceConfig:
     )
     split: str = "train"  # hf
     name: str | None = None  # hf: dataset configuration name
+    # hf: read the dataset as a stream (no full download) into a local cache of its first
+    # `max_items` items (None: all), which training then samples from like any dataset.
+    streaming: bool = False
+    max_items: int | None = None
 
     def __post_init__(self):
         if self.type not in ("folder", "manifest", "hf"):
             raise ConfigError(f"source type {self.type!r}: choose folder, manifest or hf")
         if not self.weight > 0:
             raise ConfigError(f"source {self.path}: weight must be > 0, got {self.weight}")
+        if self.streaming and self.type != "hf":
+            raise ConfigError(f"source {self.path}: streaming applies to type hf only")
+        if self.max_items is not None and self.max_items < 1:
+            raise ConfigError(f"source {self.path}: max_items must be >= 1, got {self.max_items}")
 
 
 class AudioSource:
@@ -112,12 +120,41 @@ def _manifest_paths(path: Path, column: str) -> list[Path]:
     return [p if p.is_absolute() else root / p for p in map(Path, names)]
 
 
+def _stream_items(path: str, name: str | None, split: str, column: str, max_items: int | None):
+    """Yield {column: audio} rows of a streamed dataset, undecoded, in stream order."""
+    import datasets
+
+    stream = datasets.load_dataset(path, name, split=split, streaming=True)
+    if isinstance(stream.features.get(column) if stream.features else None, datasets.Audio):
+        stream = stream.cast_column(column, datasets.Audio(decode=False))
+    for i, row in enumerate(stream):
+        if max_items is not None and i >= max_items:
+            break
+        yield {column: row[column]}
+
+
+def _open_stream(config: SourceConfig):
+    """A streamed source cached locally (datasets' cache, keyed by path/split/column/max_items)
+    so that it can be sampled by position like any other source and resumed exactly."""
+    import datasets
+
+    kwargs = dict(
+        path=config.path, name=config.name, split=config.split,
+        column=config.audio_column, max_items=config.max_items,
+    )  # fmt: skip
+    return datasets.Dataset.from_generator(_stream_items, gen_kwargs=kwargs)
+
+
 def _open_hf(config: SourceConfig):
     import datasets
 
     path = Path(config.path).expanduser()
     try:
-        if path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
+        if config.streaming:
+            ds = _open_stream(config)
+        elif path.is_dir() and any(
+            (path / f).is_file() for f in ("dataset_dict.json", "state.json")
+        ):
             ds = datasets.load_from_disk(str(path))
         else:
             ds = datasets.load_dataset(config.path, config.name, split=config.split)

@@ -5,9 +5,11 @@ import json
 
 import datasets
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
+from sonotok.tokenizer import ConfigError
 from sonotok.tokenizer.train.data import AudioCropDataset, SourceConfig, collate_crops, open_source
 from sonotok.tokenizer.train.sampling import ShardedPositionSampler, position_rng, weighted_choice
 
@@ -127,3 +129,35 @@ def test_loader_batches_do_not_depend_on_worker_count(audio_folder):
         assert torch.equal(a["audio"], b["audio"]) and a["unreadable"] == b["unreadable"]
     expected = torch.stack([dataset[p].wave for p in (15, 16, 17)])
     assert torch.equal(batches(0)[0]["audio"], expected)
+
+
+def test_streamed_hf_source_is_cached_in_stream_order_and_sampled_deterministically(tmp_path, tone):
+    encoded = []
+    for i in range(5):
+        buf = io.BytesIO()
+        sf.write(buf, tone(8000, seed=i), 16000, format="WAV")
+        encoded.append({"bytes": buf.getvalue(), "path": f"clip{i}.wav"})
+    folder = tmp_path / "streamed"
+    folder.mkdir()
+    datasets.Dataset.from_dict({"audio": encoded, "id": list(range(5))}).to_parquet(
+        str(folder / "train.parquet")
+    )
+    config = SourceConfig(path=str(folder), type="hf", streaming=True, max_items=3)
+    source = open_source(config)
+    assert len(source) == 3  # only the first max_items of the stream
+    for i in range(3):
+        with source.open(i) as f:
+            np.testing.assert_allclose(f.read(dtype="float32"), tone(8000, seed=i), atol=1 / 32768)
+    again = open_source(config)  # the cache is reused: same items, same crops
+    first = AudioCropDataset([source], [1.0], segment=3200, seed=7)
+    second = AudioCropDataset([again], [1.0], segment=3200, seed=7)
+    for position in (0, 5, 11):
+        assert torch.equal(first[position].wave, second[position].wave)
+        assert first[position].wave.abs().max() > 0.05
+
+
+def test_streaming_is_only_for_hf_sources():
+    with pytest.raises(ConfigError, match="streaming applies to type hf"):
+        SourceConfig(path="x", type="folder", streaming=True)
+    with pytest.raises(ConfigError, match="max_items must be >= 1"):
+        SourceConfig(path="x", type="hf", streaming=True, max_items=0)
