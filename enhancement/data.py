@@ -26,6 +26,7 @@ import torch
 from sonotok.tokenizer import ConfigError
 from sonotok.tokenizer.audio import read_audio, resample, to_mono
 from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
+from sonotok.tokenizer.extract import as_float, latent_storage
 from sonotok.tokenizer.train import position_rng
 
 from .mixing import MixConfig, fit_length, mix
@@ -273,14 +274,15 @@ class LatentPairs(torch.utils.data.Dataset):
                 raise DataError(
                     f"latent data: no {key!r} values in common between {noisy_path} and {clean_path}"
                 )
-        self.noisy, self.clean = noisy.with_format("torch"), clean.with_format("torch")
+        self.storage = [latent_storage(ds) for ds in (noisy, clean)]  # bf16 is kept as uint16 bits
+        self.noisy, self.clean = noisy.with_format("numpy"), clean.with_format("numpy")
         self.segment, self.seed = segment_frames, seed
 
     def __getitem__(self, index: int) -> Example:
         i, j = self.rows[epoch_row(len(self.rows), self.seed, index)]
         a, b = self.noisy[i], self.clean[j]
-        za = a["latents"][: int(a.get("num_frames", len(a["latents"])))].float()
-        zb = b["latents"][: int(b.get("num_frames", len(b["latents"])))].float()
+        za = as_float(a["latents"][: int(a.get("num_frames", len(a["latents"])))], self.storage[0])
+        zb = as_float(b["latents"][: int(b.get("num_frames", len(b["latents"])))], self.storage[1])
         n = min(za.shape[0], zb.shape[0])
         start = 0
         if self.segment is not None and n > self.segment:

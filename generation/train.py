@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from sonotok.tokenizer.extract import as_float, latent_storage
+
 from .config import GenerationTrainConfig
 from .dit import DiT
 from .hub import GenerationError, read_json, write_json
@@ -75,16 +77,8 @@ def batch_indices(
     return perm[start : start + per_process].tolist()
 
 
-def latent_storage(ds) -> str:
-    """How `sonotok extract` stored the latents: "bfloat16" (raw uint16 bits), "float16" or "float32"."""
-    dtype = getattr(ds.features["latents"], "dtype", "float32")
-    return "bfloat16" if dtype == "uint16" else str(dtype)
-
-
 def to_float(array, storage: str = "float32") -> Tensor:
     """A stored latents value (numpy) -> float32 tensor [T, D], undoing the bfloat16 bit storage."""
-    from sonotok.tokenizer.extract import as_float
-
     return as_float(array, storage)
 
 

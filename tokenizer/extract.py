@@ -205,6 +205,15 @@ def to_storage(z: torch.Tensor, latent_dtype: str) -> np.ndarray:
     return z.float().numpy().astype(LATENT_DTYPES[latent_dtype], copy=False)
 
 
+def latent_storage(dataset, column: str = "latents") -> str:
+    """How a latent dataset stores `column`: "bfloat16" (raw uint16 bits), "float16" or "float32"."""
+    feature = dataset.features[column]
+    dtype = getattr(feature, "dtype", None) or getattr(
+        getattr(feature, "feature", None), "dtype", "float32"
+    )
+    return "bfloat16" if dtype == "uint16" else str(dtype)
+
+
 def as_float(array, latent_dtype: str = "float32") -> torch.Tensor:
     """A stored `latents`/`embedding` value → float32 tensor (undoes the bfloat16 bit storage)."""
     array = np.asarray(array)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from sonotok.enhancement.data import AudioSource, DataError, LatentPairs, MixedPairs, PairedFolders
 from sonotok.enhancement.mixing import MixConfig, fit_length, mix, reverberate, snr
@@ -75,29 +76,36 @@ def test_paired_folders_match_names_and_crop_together(tmp_path, tone):
         PairedFolders(tmp_path / "noisy", tmp_path / "clean", None, 0)
 
 
-def test_latent_pairs_are_matched_by_key(tmp_path):
+@pytest.mark.parametrize("storage", ["float32", "float16", "bfloat16"])
+def test_latent_pairs_are_matched_by_key(tmp_path, storage):
+    """Any storage `sonotok extract` writes (bfloat16 as raw uint16 bits) reads back as floats."""
     import datasets
 
+    from sonotok.tokenizer.extract import to_storage
+
+    arrow_dtype = "uint16" if storage == "bfloat16" else storage
     feats = datasets.Features(
         {
-            "latents": datasets.Array2D(shape=(None, 4), dtype="float32"),
+            "latents": datasets.Array2D(shape=(None, 4), dtype=arrow_dtype),
             "num_frames": datasets.Value("int32"),
             "id": datasets.Value("string"),
         }
     )
     rng = np.random.default_rng(0)
-    clean = [rng.standard_normal((n, 4)).astype(np.float32) for n in (10, 6)]
-    datasets.Dataset.from_dict(
-        {"latents": clean, "num_frames": [10, 6], "id": ["a", "b"]}, features=feats
-    ).save_to_disk(tmp_path / "clean")
+    clean = [rng.standard_normal((n, 4)).astype(np.float32).round(1) for n in (10, 6)]
     noisy = [clean[1] + 1, clean[0] + 1]  # stored in the other order
-    datasets.Dataset.from_dict(
-        {"latents": noisy, "num_frames": [6, 10], "id": ["b", "a"]}, features=feats
-    ).save_to_disk(tmp_path / "noisy")
+    for name, rows, ids in (("clean", clean, ["a", "b"]), ("noisy", noisy, ["b", "a"])):
+        stored = [to_storage(torch.from_numpy(z), storage) for z in rows]
+        datasets.Dataset.from_dict(
+            {"latents": stored, "num_frames": [len(z) for z in rows], "id": ids}, features=feats
+        ).save_to_disk(tmp_path / name)
     data = LatentPairs(str(tmp_path / "noisy"), str(tmp_path / "clean"), "id", None, seed=0)
+    tolerance = {"float32": 1e-6, "float16": 2e-3, "bfloat16": 2e-2}[storage]
     for i in range(4):
         e = data[i]
-        assert np.allclose(e.noisy.numpy() - e.clean.numpy(), 1.0)
+        assert e.noisy.dtype == e.clean.dtype == torch.float32
+        assert np.allclose(e.noisy.numpy() - e.clean.numpy(), 1.0, atol=2 * tolerance * 4)
+        assert e.clean.abs().max() < 5  # real values, not bit patterns
 
 
 def test_empty_source_is_a_clear_error(tmp_path):
