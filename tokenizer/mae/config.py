@@ -12,6 +12,7 @@ from typing import Literal
 
 from ..config import ConfigError
 from ..semantic import SemanticEncoderConfig
+from ..train.config import require_positive
 from ..train.data import SourceConfig
 
 
@@ -83,16 +84,17 @@ class TrainSettings:
     progress: bool = True
 
     def __post_init__(self):
-        for name in (
-            "max_steps",
-            "batch_size",
-            "grad_accum",
-            "checkpoint_every",
-            "keep_checkpoints",
-            "log_every",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(
+            self,
+            (
+                "max_steps",
+                "batch_size",
+                "grad_accum",
+                "checkpoint_every",
+                "keep_checkpoints",
+                "log_every",
+            ),
+        )
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..config import ConfigError
 from ..semantic import SemanticEncoder
 from ..train.checkpointing import CheckpointManager
-from ..train.config import dump_yaml
+from ..train.config import dump_yaml, per_device_batch
 from ..train.data import AudioCropDataset, collate_crops, open_source
 from ..train.sampling import ShardedPositionSampler
 from ..train.trainer import warmup_cosine
@@ -84,13 +84,9 @@ class SemanticTrainer:
             log_with=log_with,
             project_dir=str(self.out / "logs"),
         )
-        per = cfg.train.batch_size / (acc.num_processes * cfg.train.grad_accum)
-        if per != int(per):
-            raise ConfigError(
-                f"train.batch_size={cfg.train.batch_size} (global) is not divisible by "
-                f"{acc.num_processes} processes × grad_accum {cfg.train.grad_accum}; pick a multiple"
-            )
-        self.per_device = int(per)
+        self.per_device = per_device_batch(
+            cfg.train.batch_size, acc.num_processes, cfg.train.grad_accum
+        )
         set_seed(cfg.train.seed)  # same initial weights on every process
         self.mae = build_mae(cfg.model).train()
         o = cfg.optim

@@ -25,7 +25,16 @@ from ..config import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["ConfigError", "apply_overrides", "build", "load_config", "to_dict", "dump_yaml"]
+__all__ = [
+    "ConfigError",
+    "apply_overrides",
+    "build",
+    "load_config",
+    "to_dict",
+    "dump_yaml",
+    "require_positive",
+    "per_device_batch",
+]
 
 
 def _describe(value: Any) -> str:
@@ -241,3 +250,21 @@ def to_dict(config: Any) -> Any:
 
 def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def require_positive(settings: Any, names: tuple[str, ...], prefix: str = "train") -> None:
+    """Raise ConfigError naming the first of `names` on `settings` that is below 1."""
+    for name in names:
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{prefix}.{name} must be >= 1, got {getattr(settings, name)}")
+
+
+def per_device_batch(global_batch: int, num_processes: int, grad_accum: int) -> int:
+    """Samples per device and micro-step for a *global* batch; an uneven split is an error."""
+    per = global_batch / (num_processes * grad_accum)
+    if per != int(per):
+        raise ConfigError(
+            f"train.batch_size={global_batch} (global) is not divisible by "
+            f"{num_processes} processes × grad_accum {grad_accum}; pick a multiple"
+        )
+    return int(per)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from ..audio import SAMPLE_RATE
 from ..config import ConfigError
+from .config import require_positive
 from .data import SourceConfig
 
 HOP_SAMPLES = 640  # samples per 25 Hz latent frame at 16 kHz
@@ -128,16 +129,17 @@ class TrainSettings:
     progress: bool = True
 
     def __post_init__(self):
-        for name in (
-            "max_steps",
-            "batch_size",
-            "grad_accum",
-            "checkpoint_every",
-            "keep_checkpoints",
-            "log_every",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(
+            self,
+            (
+                "max_steps",
+                "batch_size",
+                "grad_accum",
+                "checkpoint_every",
+                "keep_checkpoints",
+                "log_every",
+            ),
+        )
 
 
 @dataclass

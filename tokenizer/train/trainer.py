@@ -30,7 +30,7 @@ from ..mel import num_frames
 from ..model import AudioTokenizer
 from ..semantic import SemanticEncoder
 from .checkpointing import CheckpointManager
-from .config import dump_yaml, to_dict
+from .config import dump_yaml, per_device_batch, to_dict
 from .data import AudioCropDataset, collate_crops, open_source
 from .discriminators import build_discriminators
 from .losses import (
@@ -151,13 +151,9 @@ class TokenizerTrainer:
             log_with=log_with,
             project_dir=str(self.out),
         )
-        per = cfg.train.batch_size / (acc.num_processes * cfg.train.grad_accum)
-        if per != int(per):
-            raise ConfigError(
-                f"train.batch_size={cfg.train.batch_size} (global) is not divisible by "
-                f"{acc.num_processes} processes × grad_accum {cfg.train.grad_accum}; pick a multiple"
-            )
-        self.per_device = int(per)
+        self.per_device = per_device_batch(
+            cfg.train.batch_size, acc.num_processes, cfg.train.grad_accum
+        )
 
         set_seed(cfg.train.seed)  # same initial weights on every process
         self.tokenizer = build_tokenizer(cfg.model).to(acc.device)
