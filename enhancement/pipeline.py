@@ -23,7 +23,13 @@ import torch
 from torch import nn
 
 from sonotok.tokenizer import AudioInputError, AudioTokenizer, CheckpointError
-from sonotok.tokenizer.audio import check_wave, read_audio, resample, write_audio
+from sonotok.tokenizer.audio import (
+    check_wave,
+    read_audio,
+    resample,
+    restore_rate_and_length,
+    write_audio,
+)
 from sonotok.tokenizer.checkpoints import read_config, resolve, write_pretrained
 
 from .chunking import map_chunked
@@ -148,9 +154,8 @@ class EnhancementPipeline:
             raise AudioInputError("the audio contains NaN or infinite samples; replace them first")
         at_model_rate = resample(frames.T, sample_rate, self.sample_rate)  # (C, n), last axis
         enhanced = self.enhance_16k(torch.from_numpy(at_model_rate))
-        y = resample(enhanced.numpy(), self.sample_rate, sample_rate).T  # (m, C)
         n = frames.shape[0]
-        y = np.pad(y, ((0, max(0, n - y.shape[0])), (0, 0)))[:n]
+        y = restore_rate_and_length(enhanced, self.sample_rate, sample_rate, n).numpy().T  # (n, C)
         y = strength * y + (1.0 - strength) * frames
         y = y if x.ndim == 2 else y[:, 0]
         return torch.from_numpy(np.ascontiguousarray(y)) if is_tensor else y

@@ -36,6 +36,21 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
+def restore_rate_and_length(
+    wave: torch.Tensor, from_rate: int, to_rate: int, num_samples: int | None = None
+) -> torch.Tensor:
+    """Model-rate audio (…, N) back to a file's rate and exact sample count (trim or zero-pad)."""
+    if to_rate != from_rate:
+        wave = torch.from_numpy(resample(wave.detach().cpu().numpy(), from_rate, to_rate)).to(
+            wave.device
+        )
+    if num_samples is not None:
+        wave = torch.nn.functional.pad(wave, (0, max(0, num_samples - wave.shape[-1])))[
+            ..., :num_samples
+        ]
+    return wave
+
+
 def check_wave(wave: torch.Tensor | np.ndarray, name: str, min_samples: int = MIN_SAMPLES) -> None:
     """Raise AudioInputError if a 16 kHz mono wave is empty, non-finite or too short."""
     n = wave.shape[-1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .audio import AudioInputError, atomic_path, read_clip, resample, write_audio
+from .audio import AudioInputError, atomic_path, read_clip, restore_rate_and_length, write_audio
 from .checkpoints import CheckpointError, ModelNotFoundError
 from .config import ConfigError
 
@@ -251,18 +251,6 @@ def _encode(args) -> int:
     return run_jobs(jobs, problems, skipped, process, args.batch_size, "encode")
 
 
-def _restore_rate_and_length(
-    wave: torch.Tensor, model_rate: int, rate: int, num_samples: int | None
-) -> torch.Tensor:
-    if rate != model_rate:
-        wave = torch.from_numpy(resample(wave.cpu().numpy(), model_rate, rate))
-    if num_samples is not None:
-        wave = torch.nn.functional.pad(wave, (0, max(0, num_samples - wave.shape[-1])))[
-            :num_samples
-        ]
-    return wave
-
-
 def _decode(args) -> int:
     jobs, problems, skipped = plan_jobs(args, LATENT_EXTENSIONS, f".{args.format}")
     model = load_tokenizer(args)
@@ -282,7 +270,7 @@ def _decode(args) -> int:
             else:
                 rate = int(meta.get("sample_rate", model.sample_rate))
                 length = int(meta["num_samples"]) if "num_samples" in meta else None
-            wave = _restore_rate_and_length(wave, model.sample_rate, rate, length)
+            wave = restore_rate_and_length(wave, model.sample_rate, rate, length)
             write_audio(job.target, wave, rate)
 
     return run_jobs(jobs, problems, skipped, process, 1, "decode")
@@ -302,7 +290,7 @@ def _reconstruct(args) -> int:
             rate = args.sample_rate or clip.original_sample_rate
             length = None if args.sample_rate else clip.original_num_samples
             write_audio(
-                job.target, _restore_rate_and_length(wave, model.sample_rate, rate, length), rate
+                job.target, restore_rate_and_length(wave, model.sample_rate, rate, length), rate
             )
 
     return run_jobs(jobs, problems, skipped, process, args.batch_size, "reconstruct")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .acoustic import AcousticProjection
-from .audio import SAMPLE_RATE, AudioInputError, check_wave, resample
+from .audio import SAMPLE_RATE, AudioInputError, check_wave, resample, restore_rate_and_length
 from .checkpoints import (
     OFFICIAL_TOKENIZER_KEYS,
     load_strict,
@@ -274,12 +274,9 @@ class AudioTokenizer(nn.Module):
         waves, kind, lengths = self._as_waves(audio, attention_mask, sample_rate)
         outputs = []
         for z, n in zip(self.embed(waves), lengths):
-            y = self.decode(z)
-            if sample_rate != self.sample_rate:
-                y = torch.from_numpy(resample(y.cpu().numpy(), self.sample_rate, sample_rate)).to(
-                    y.device
-                )
-            outputs.append(torch.nn.functional.pad(y, (0, max(0, n - y.shape[-1])))[:n])
+            outputs.append(
+                restore_rate_and_length(self.decode(z), self.sample_rate, sample_rate, n)
+            )
         if kind == "single":
             return outputs[0]
         if kind == "list":

@@ -23,8 +23,7 @@ from ..config import ConfigError
 from ..semantic import SemanticEncoder
 from ..train.checkpointing import CheckpointManager
 from ..train.config import dump_yaml, per_device_batch
-from ..train.data import AudioCropDataset, collate_crops, open_source
-from ..train.sampling import ShardedPositionSampler
+from ..train.data import crop_loader, open_source
 from ..train.trainer import warmup_cosine
 from .config import SemanticTrainConfig
 from .model import MAEConfig, MaskedAutoencoder
@@ -110,28 +109,13 @@ class SemanticTrainer:
         self.stop_requested = False
 
     def _batches(self):
-        cfg, acc = self.config, self.accelerator
-        dataset = AudioCropDataset(
-            self.sources,
-            [s.weight for s in cfg.data.sources],
-            cfg.data.segment_samples,
-            cfg.train.seed,
-            cfg.data.silence_db,
-            cfg.data.max_attempts,
-        )
+        cfg = self.config
         start = self.step * cfg.train.batch_size
-        sampler = ShardedPositionSampler(
-            self.per_device, acc.num_processes, acc.process_index, start
+        return iter(
+            crop_loader(
+                self.sources, cfg.data, cfg.train.seed, self.per_device, self.accelerator, start
+            )
         )
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=self.per_device,
-            sampler=sampler,
-            num_workers=cfg.data.num_workers,
-            collate_fn=collate_crops,
-            pin_memory=acc.device.type == "cuda",
-        )
-        return iter(loader)
 
     def train_step(self, batches) -> float:
         """One optimizer step over grad_accum micro-batches; returns the mean loss (all processes)."""

@@ -26,7 +26,7 @@ from ..cli import AUDIO_EXTENSIONS
 from ..config import ConfigError
 from .sampling import position_rng, weighted_choice
 
-__all__ = ["AudioCropDataset", "AudioSource", "collate_crops", "open_source"]
+__all__ = ["AudioCropDataset", "AudioSource", "collate_crops", "crop_loader", "open_source"]
 
 
 @dataclass
@@ -296,3 +296,34 @@ def collate_crops(crops: list[Crop]) -> dict:
         "silent": sum(c.silent for c in crops),
         "problems": [p for c in crops for p in c.problems],
     }
+
+
+def crop_loader(
+    sources: list[AudioSource], data, seed: int, per_device: int, accelerator, start_position: int
+) -> torch.utils.data.DataLoader:
+    """This process's DataLoader of training crops from global sample `start_position` on.
+
+    `data` is a trainer's data settings (sources' weights, segment_samples, silence_db,
+    max_attempts, num_workers); every process draws its own shard of the global positions.
+    """
+    from .sampling import ShardedPositionSampler
+
+    dataset = AudioCropDataset(
+        sources,
+        [s.weight for s in data.sources],
+        data.segment_samples,
+        seed,
+        data.silence_db,
+        data.max_attempts,
+    )
+    sampler = ShardedPositionSampler(
+        per_device, accelerator.num_processes, accelerator.process_index, start_position
+    )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=per_device,
+        sampler=sampler,
+        num_workers=data.num_workers,
+        collate_fn=collate_crops,
+        pin_memory=accelerator.device.type == "cuda",
+    )

@@ -31,7 +31,7 @@ from ..model import AudioTokenizer
 from ..semantic import SemanticEncoder
 from .checkpointing import CheckpointManager
 from .config import dump_yaml, per_device_batch, to_dict
-from .data import AudioCropDataset, collate_crops, open_source
+from .data import AudioCropDataset, collate_crops, crop_loader, open_source
 from .discriminators import build_discriminators
 from .losses import (
     MelLoss,
@@ -42,7 +42,6 @@ from .losses import (
     semantic_alignment,
 )
 from .recipe import TokenizerTrainConfig
-from .sampling import ShardedPositionSampler
 from .validation import mel_distance, speech_scores, stft_distance
 
 logger = logging.getLogger(__name__)
@@ -206,25 +205,14 @@ class TokenizerTrainer:
 
     # ---- data -----------------------------------------------------------------------
     def _loader(self, start_position: int):
-        cfg, acc = self.config, self.accelerator
-        dataset = AudioCropDataset(
+        cfg = self.config
+        return crop_loader(
             self.sources,
-            [s.weight for s in cfg.data.sources],
-            cfg.data.segment_samples,
+            cfg.data,
             cfg.train.seed,
-            cfg.data.silence_db,
-            cfg.data.max_attempts,
-        )
-        sampler = ShardedPositionSampler(
-            self.per_device, acc.num_processes, acc.process_index, start_position
-        )
-        return torch.utils.data.DataLoader(
-            dataset,
-            batch_size=self.per_device,
-            sampler=sampler,
-            num_workers=cfg.data.num_workers,
-            collate_fn=collate_crops,
-            pin_memory=acc.device.type == "cuda",
+            self.per_device,
+            self.accelerator,
+            start_position,
         )
 
     def validation_batch(self) -> torch.Tensor:
