@@ -9,14 +9,13 @@ from sonotok.tokenizer.checkpoints import CheckpointError, ModelNotFoundError
 from sonotok.tokenizer.cli import (
     AUDIO_EXTENSIONS,
     add_model_options,
+    choose_model,
     command_group,
     pick_device,
     plan_jobs,
     run_jobs,
 )
 from sonotok.tokenizer.config import ConfigError
-
-from .pipeline import DEFAULT_MODEL
 
 
 def _enhance(args) -> int:
@@ -26,6 +25,7 @@ def _enhance(args) -> int:
         print(f"error: --strength {args.strength}: choose a value in [0, 1]", file=sys.stderr)
         return 2
     jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, f".{args.format}")
+    choose_model(args, "denoiser")
     try:
         pipe = EnhancementPipeline.from_pretrained(
             args.model,
@@ -76,7 +76,8 @@ def register(subparsers) -> None:
         "mono or multi-channel, any length) is written to OUTPUT/<same relative name>.<format> with the "
         "same rate, channel count and length; every channel is enhanced on its own. Long files are "
         "processed in overlapping chunks joined by a crossfade, so memory stays bounded. "
-        "--model is the official mispeech/dasheng-denoiser by default, or a folder written by "
+        "--model is the official mispeech/dasheng-denoiser when it is in the local Hugging Face cache, "
+        "else the bundled offline sonotok-mini denoiser; or pass a folder written by "
         "`sonotok train enhancement`. Examples:\n"
         "  sonotok enhance noisy/ -o clean/\n"
         "  sonotok enhance 'calls/**/*.flac' -o clean/ --strength 0.8 --model runs/enhancement/model",
@@ -118,7 +119,7 @@ def register(subparsers) -> None:
         help="output format (default: %(default)s)",
     )
     add_model_options(p, batch=False)
-    p.set_defaults(func=_enhance, model=DEFAULT_MODEL)
+    p.set_defaults(func=_enhance)
 
     group = command_group(
         subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"

@@ -108,8 +108,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="folder for metrics.json and plots")
     p.add_argument(
         "--model",
-        default="mispeech/dashengtokenizer",
-        help="tokenizer hub id or folder (default: %(default)s)",
+        default=None,
+        help="tokenizer hub id or folder (default: mispeech/dashengtokenizer if cached locally, "
+        "else the bundled sonotok-mini tokenizer)",
     )
     p.add_argument(
         "--features",

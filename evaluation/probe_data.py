@@ -127,8 +127,12 @@ def embedded_dataset(
                     "latents (extract without --pool mean)"
                 )
             return data
-    if model is None:
-        raise ConfigError(f"{source}: holds audio, not latents; pass --model to embed it")
+    if model is None:  # audio and no tokenizer named: the default one, said on stderr
+        from sonotok.defaults import default_model
+
+        chosen = default_model("tokenizer")
+        model = chosen.name
+        print(f"default model: {chosen.why}", file=sys.stderr)
     pool = "none" if task == "frame" else "mean"
     options = {"split": split, "subset": subset, "audio_column": audio_column}
     folder = Path(cache_dir or default_cache_dir()) / cache_key(

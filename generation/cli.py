@@ -32,8 +32,10 @@ def register(subparsers) -> None:
     )
     gen.add_argument(
         "--model",
-        required=True,
-        help="pipeline folder (from `sonotok train generation`) or hub id, e.g. mispeech/Dasheng-AudioGen",
+        default=None,
+        help="pipeline folder (from `sonotok train generation`) or hub id, e.g. mispeech/Dasheng-AudioGen "
+        "(default: that one if it is in the local Hugging Face cache, else the bundled offline "
+        "sonotok-mini generator)",
     )
     gen.add_argument(
         "--tokenizer", default=None, help="override the pipeline's tokenizer (folder or hub id)"
@@ -104,6 +106,7 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from sonotok.tokenizer import write_audio
+    from sonotok.tokenizer.cli import choose_model
 
     from .pipeline import TextToAudioPipeline
 
@@ -116,6 +119,7 @@ def run_generate(args: argparse.Namespace) -> int:
         ):
             raise GenerationError("--seconds must be > 0, --steps and --batch-size >= 1")
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        choose_model(args, "generation")
         pipe = TextToAudioPipeline.from_pretrained(
             args.model, tokenizer=args.tokenizer, device=device
         )

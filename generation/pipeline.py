@@ -39,6 +39,9 @@ class PipelineConfig:
     latent_std: float = 1.0
     frame_rate: float = 25.0
     sample_rate: int = 16000
+    # Where the tokenizer lives when it is not stored in tokenizer/: a hub id or a path
+    # relative to the pipeline folder (the bundled mini models share one tokenizer this way).
+    tokenizer: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> PipelineConfig:
@@ -250,14 +253,19 @@ class TextToAudioPipeline:
         return self._decode(z, mask)
 
     # ---- persistence ---------------------------------------------------------------
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write pipeline.json, dit/, scheduler/ and (if attached) tokenizer/ into `path`."""
+    def save_pretrained(
+        self, path: str | os.PathLike, tokenizer_reference: str | None = None
+    ) -> None:
+        """Write pipeline.json, dit/, scheduler/ and (if attached) tokenizer/ into `path`;
+        with `tokenizer_reference` (hub id or path relative to `path`) the tokenizer is named
+        in pipeline.json instead of copied."""
         path = Path(path)
         self.dit.save_pretrained(path / "dit")
         self.scheduler.save_pretrained(str(path / "scheduler"))
-        if self.tokenizer is not None:
+        if self.tokenizer is not None and tokenizer_reference is None:
             self.tokenizer.save_pretrained(path / "tokenizer")
-        write_json(path / PIPELINE_CONFIG, dataclasses.asdict(self.config))
+        config = dataclasses.replace(self.config, tokenizer=tokenizer_reference)
+        write_json(path / PIPELINE_CONFIG, dataclasses.asdict(config))
 
     @classmethod
     def from_pretrained(
@@ -285,6 +293,9 @@ class TextToAudioPipeline:
             text_encoder = TextEncoder.from_pretrained(config.text_encoder, config.text_max_length)
         if tokenizer is None and (folder / "tokenizer").is_dir():
             tokenizer = folder / "tokenizer"
+        elif tokenizer is None and config.tokenizer:
+            local = folder / config.tokenizer
+            tokenizer = local if local.exists() else config.tokenizer
         if isinstance(tokenizer, (str, os.PathLike)):
             from sonotok.tokenizer import AudioTokenizer
 

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "sonotok.evaluation.cli",
     "sonotok.generation.cli",
     "sonotok.enhancement.cli",
+    "sonotok.demo",
 )
 
 

@@ -101,7 +101,10 @@ def plan_jobs(args, extensions: tuple[str, ...], suffix: str) -> tuple[list[Job]
 
 def add_model_options(parser: argparse.ArgumentParser, batch: bool = True) -> None:
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="hub id or local folder (default: %(default)s)"
+        "--model",
+        default=None,
+        help=f"hub id or local folder (default: {DEFAULT_MODEL} if it is in the local Hugging Face "
+        "cache, else the bundled offline sonotok-mini tokenizer)",
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)"
@@ -131,10 +134,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def choose_model(args, kind: str = "tokenizer") -> None:
+    """Without --model, set args.model to the default for `kind` (the official model when
+    cached locally, else the bundled sonotok-mini one) and say which on stderr."""
+    if args.model is None:
+        from sonotok.defaults import default_model
+
+        chosen = default_model(kind)
+        args.model = chosen.name
+        print(f"default model: {chosen.why}", file=sys.stderr)
+
+
 def load_tokenizer(args):
     """The tokenizer the command line asks for, or None after printing why not."""
     from .model import AudioTokenizer
 
+    choose_model(args)
     try:
         model = AudioTokenizer.from_pretrained(
             args.model, device=pick_device(args.device), compute_dtype=args.dtype

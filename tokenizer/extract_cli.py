@@ -75,8 +75,10 @@ def _add_feature_options(p: argparse.ArgumentParser, default_pool: str) -> None:
 
 
 def _load_model(args, device: torch.device):
+    from .cli import choose_model
     from .model import AudioTokenizer
 
+    choose_model(args)
     try:
         model = AudioTokenizer.from_pretrained(args.model, device=device, compute_dtype=args.dtype)
     except (ModelNotFoundError, CheckpointError, ConfigError) as err:

@@ -160,3 +160,16 @@ def test_bf16_autocast_stays_close_to_fp32(pipe):
     assert z16.dtype == torch.float32
     assert (z16 - z32).abs().max() < 0.05 * z32.abs().max()
     assert not torch.equal(z16, z32)
+
+
+def test_pipeline_can_name_a_shared_tokenizer_instead_of_copying_it(
+    pipe, tokenizer, tmp_path, text_encoder
+):
+    tokenizer.save_pretrained(tmp_path / "tokenizer")
+    pipe.save_pretrained(tmp_path / "generation", tokenizer_reference="../tokenizer")
+    assert not (tmp_path / "generation" / "tokenizer").exists()
+    loaded = TextToAudioPipeline.from_pretrained(tmp_path / "generation", text_encoder=text_encoder)
+    assert loaded.config.tokenizer == "../tokenizer"
+    a = pipe(["rain on a roof"], seconds=0.5, num_steps=3, seed=2)
+    b = loaded(["rain on a roof"], seconds=0.5, num_steps=3, seed=2)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-6)

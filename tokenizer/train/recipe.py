@@ -7,11 +7,12 @@ global batch 256. See configs/tokenizer/paper.yaml and tiny.yaml.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from ..audio import SAMPLE_RATE
 from ..config import ConfigError
+from ..decoder import VocosDecoderConfig
 from .config import require_positive
 from .data import SourceConfig
 
@@ -23,17 +24,30 @@ class ModelSettings:
     """What to train from. `pretrained`: a tokenizer folder or hub id to fine-tune (the
     official mispeech/dashengtokenizer or one of ours). Otherwise a new tokenizer: a random
     acoustic branch and decoder of `architecture` size on `semantic_encoder` (a Dasheng
-    folder, hub id or .pt of any size; null: random, for smoke tests only)."""
+    folder, hub id or .pt of any size; null: random, for smoke tests only). `decoder`
+    overrides fields of the architecture's VocosDecoderConfig, e.g. {dim: 384, num_layers: 8}
+    for a smaller vocoder (input_dim always follows the semantic encoder)."""
 
     pretrained: str | None = None
     semantic_encoder: str | None = None
     architecture: Literal["paper", "tiny"] = "paper"
+    decoder: dict[str, int | float] = field(default_factory=dict)
     semantic_dtype: Literal["fp32", "bf16"] = "fp32"  # the frozen encoder may run in bf16
 
     def __post_init__(self):
         if self.pretrained and self.semantic_encoder:
             raise ConfigError(
                 "set model.pretrained (fine-tune a tokenizer) or model.semantic_encoder (new tokenizer), not both"
+            )
+        if self.pretrained and self.decoder:
+            raise ConfigError(
+                "model.decoder changes a new tokenizer's vocoder; it cannot apply to model.pretrained"
+            )
+        valid = {f.name for f in fields(VocosDecoderConfig)} - {"input_dim"}
+        unknown = sorted(set(self.decoder) - valid)
+        if unknown:
+            raise ConfigError(
+                f"model.decoder: unknown keys {unknown}; valid keys are {sorted(valid)}"
             )
 
 

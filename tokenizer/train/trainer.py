@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -83,6 +83,9 @@ def build_tokenizer(settings) -> AudioTokenizer:
     if settings.pretrained:
         return AudioTokenizer.from_pretrained(settings.pretrained)
     base = TokenizerConfig() if settings.architecture == "paper" else TokenizerConfig.tiny()
+    if settings.decoder:
+        base.decoder = replace(base.decoder, **settings.decoder)
+        base.validate()
     if settings.semantic_encoder:
         return AudioTokenizer.from_semantic_encoder(
             SemanticEncoder.from_pretrained(settings.semantic_encoder), base

@@ -137,3 +137,40 @@ def test_register_adds_train_tokenizer(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "tokenizer", "--help"])
     assert "45·L_sem + 45·L_mel" in capsys.readouterr().out
+
+
+def test_decoder_overrides_shape_a_new_tokenizer(tiny_yaml, tmp_path, tiny_tokenizer):
+    from sonotok.tokenizer.train.trainer import build_tokenizer
+
+    tiny_tokenizer.semantic.save_pretrained(tmp_path / "encoder")
+    mini = load_config(
+        TokenizerTrainConfig, tiny_yaml.parent / "mini.yaml", ["data.sources=[{path: x}]"]
+    )
+    assert mini.model.decoder == {"dim": 384, "intermediate_dim": 1152, "num_layers": 8}
+    config = load_config(
+        TokenizerTrainConfig,
+        tiny_yaml,
+        [
+            "data.sources=[{path: x}]",
+            f"model.semantic_encoder={tmp_path / 'encoder'}",
+            "model.decoder={dim: 48, num_layers: 3}",
+        ],
+    )
+    model = build_tokenizer(config.model)
+    assert model.config.decoder.dim == 48 and model.config.decoder.num_layers == 3
+    assert model.config.decoder.input_dim == tiny_tokenizer.latent_dim  # follows the encoder
+    assert len(model.decoder.backbone.convnext) == 3
+    with pytest.raises(ConfigError, match=r"model.decoder: unknown keys \['width'\]"):
+        load_config(
+            TokenizerTrainConfig,
+            tiny_yaml,
+            ["data.sources=[{path: x}]", "model.decoder={width: 3}"],
+        )
+    with pytest.raises(ConfigError, match="samples per latent frame differ"):
+        build_tokenizer(
+            load_config(
+                TokenizerTrainConfig,
+                tiny_yaml,
+                ["data.sources=[{path: x}]", "model.decoder={hop_length: 100}"],
+            ).model
+        )

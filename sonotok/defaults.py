@@ -1,0 +1,58 @@
+"""Which model a command uses when no --model is given.
+
+The official release when it is already on this machine (Hugging Face cache), else the
+bundled sonotok-mini models shipped inside the package (sonotok/mini/), so every command
+works offline right after `pip install`. Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MINI_DIR = Path(__file__).parent / "mini"
+
+OFFICIAL = {
+    "tokenizer": "mispeech/dashengtokenizer",
+    "denoiser": "mispeech/dasheng-denoiser",
+    "generation": "mispeech/Dasheng-AudioGen",
+}
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    name: str  # hub id or folder, for from_pretrained
+    why: str  # one line for the user: which model and why this one
+
+
+def bundled(kind: str) -> Path:
+    """The folder of the bundled sonotok-mini `kind` model (tokenizer, denoiser, generation)."""
+    if kind not in OFFICIAL:
+        raise ValueError(f"unknown model kind {kind!r}; choose from {sorted(OFFICIAL)}")
+    return MINI_DIR / kind
+
+
+def is_cached(repo_id: str) -> bool:
+    """True if the hub repo is fully available offline in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached, partial, or no huggingface_hub cache at all
+        return False
+    return True
+
+
+def default_model(kind: str) -> DefaultModel:
+    """The model a command uses for `kind` when the user names none."""
+    official = OFFICIAL.get(kind)
+    folder = bundled(kind)
+    if is_cached(official):
+        return DefaultModel(official, f"{official} (official, from the local Hugging Face cache)")
+    if not (folder / "config.json").is_file() and not (folder / "pipeline.json").is_file():
+        return DefaultModel(official, f"{official} (official; no bundled model in this install)")
+    return DefaultModel(
+        str(folder),
+        f"sonotok-mini {kind} (bundled, {folder}); {official} is not in the local Hugging Face "
+        f"cache — pass --model {official} to download and use it",
+    )
