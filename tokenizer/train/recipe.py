@@ -26,13 +26,17 @@ class ModelSettings:
     acoustic branch and decoder of `architecture` size on `semantic_encoder` (a Dasheng
     folder, hub id or .pt of any size; null: random, for smoke tests only). `decoder`
     overrides fields of the architecture's VocosDecoderConfig, e.g. {dim: 384, num_layers: 8}
-    for a smaller vocoder (input_dim always follows the semantic encoder)."""
+    for a smaller vocoder (input_dim always follows the semantic encoder).
+    `train_acoustic: false` keeps the acoustic branch fixed, so the latents stay exactly as
+    they are: fine-tune only the decoder (e.g. a GAN phase) while latents already extracted
+    for a generator or denoiser stay valid."""
 
     pretrained: str | None = None
     semantic_encoder: str | None = None
     architecture: Literal["paper", "tiny"] = "paper"
     decoder: dict[str, int | float] = field(default_factory=dict)
     semantic_dtype: Literal["fp32", "bf16"] = "fp32"  # the frozen encoder may run in bf16
+    train_acoustic: bool = True
 
     def __post_init__(self):
         if self.pretrained and self.semantic_encoder:

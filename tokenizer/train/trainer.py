@@ -160,6 +160,8 @@ class TokenizerTrainer:
         set_seed(cfg.train.seed)  # same initial weights on every process
         self.tokenizer = build_tokenizer(cfg.model).to(acc.device)
         self.tokenizer.semantic.eval().requires_grad_(False)
+        if not cfg.model.train_acoustic:  # the encoder side stays fixed: latents do not change
+            self.tokenizer.acoustic.requires_grad_(False)
         if cfg.model.semantic_dtype == "bf16":
             self.tokenizer.semantic.set_compute_dtype(torch.bfloat16)
         self.generator = TrainableTokenizer(self.tokenizer).train()

@@ -307,6 +307,29 @@ def test_mel_only_warmup_then_all_discriminators(
     assert recon.shape == (2, 6400) and metrics["val/mel_distance"] > 0
 
 
+def test_decoder_only_fine_tune_keeps_the_latents(
+    tmp_path, tiny_yaml, audio_folder, tiny_tokenizer_dir
+):
+    overrides = [
+        o for o in _overrides(tmp_path, audio_folder, tiny_tokenizer_dir) if "max_steps" not in o
+    ]
+    overrides += ["train.max_steps=2", "model.train_acoustic=false", "optim.ema_decay=null"]
+    trainer = TokenizerTrainer(
+        load_config(TokenizerTrainConfig, tiny_yaml, overrides), log_with=None
+    )
+    acoustic = {k: v.clone() for k, v in trainer.tokenizer.acoustic.state_dict().items()}
+    decoder = {k: v.clone() for k, v in trainer.tokenizer.decoder.state_dict().items()}
+    batches = iter(trainer._loader(0))
+    for _ in range(2):
+        trainer.train_step(batches)
+    assert all(
+        torch.equal(acoustic[k], v) for k, v in trainer.tokenizer.acoustic.state_dict().items()
+    )
+    assert not all(
+        torch.equal(decoder[k], v) for k, v in trainer.tokenizer.decoder.state_dict().items()
+    )
+
+
 def test_sigint_checkpoints_and_stops(tmp_path, tiny_yaml, audio_folder, tiny_tokenizer_dir):
     import signal
     import time
