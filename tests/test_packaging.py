@@ -34,3 +34,28 @@ def test_every_source_package_is_listed_for_installation():
         for init in (ROOT / folder).rglob("__init__.py"):
             parts = init.parent.relative_to(ROOT / folder).parts
             assert ".".join((package, *parts)) in listed, f"{init.parent} is not installed"
+
+
+def test_wheel_ships_the_bundled_models_and_demo_clips(tmp_path):
+    """`pip install sonotok` (not only editable installs) must carry sonotok-mini."""
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path)],
+        check=True,
+    )  # fmt: skip
+    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    mini = "sonotok/mini/"
+    for path in (
+        "tokenizer/config.json",
+        "tokenizer/model.safetensors",
+        "tokenizer/README.md",
+        "denoiser/config.json",
+        "denoiser/model.safetensors",
+        "generation/pipeline.json",
+        "generation/dit/model.safetensors",
+        "generation/scheduler/scheduler_config.json",
+        "examples/noisy/speech/speech-000003.wav",
+    ):
+        assert mini + path in names, path

@@ -2,10 +2,12 @@
 
     python scripts/mini/bundle.py RUNS sonotok/mini
 
-RUNS holds tokenizer-mini/model, enhancement-mini/model and generation-mini/pipeline (the
+RUNS holds tokenizer-mini-gan/model, enhancement-mini/model and generation-mini/pipeline (the
 exports of `sonotok train tokenizer|enhancement|generation`). The denoiser and the generator
 name the shared tokenizer as "../tokenizer" instead of carrying a copy, so the bundle stores
-its weights once. Model cards (README.md) already in the target folders are kept.
+its weights once. Weights are stored as float16 (half the size; the loaders cast them back to
+float32, and the model cards' numbers are measured on these files). Model cards (README.md)
+already in the target folders are kept.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+
+from safetensors.torch import load_file, save_file
 
 from sonotok.enhancement.pipeline import EnhancementPipeline
 from sonotok.generation.pipeline import TextToAudioPipeline
@@ -29,6 +33,15 @@ def replace_weights(source: Path, target: Path, names: list[str]) -> None:
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
 
 
+def store_half(folder: Path) -> None:
+    """Rewrite every model.safetensors below `folder` with float16 tensors."""
+    for file in folder.rglob("model.safetensors"):
+        state = load_file(str(file))
+        save_file(
+            {k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(file)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path)
@@ -36,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     runs, target = args.runs, args.target
 
-    replace_weights(runs / "tokenizer-mini" / "model", target / "tokenizer",
+    replace_weights(runs / "tokenizer-mini-gan" / "model", target / "tokenizer",
                     ["config.json", "model.safetensors"])  # fmt: skip
     tokenizer = AudioTokenizer.from_pretrained(target / "tokenizer")
 
@@ -56,6 +69,7 @@ def main() -> None:
             shutil.rmtree(stale)
     pipe.save_pretrained(target / "generation", tokenizer_reference="../tokenizer")
 
+    store_half(target)
     # Loading each from the bundle is the check that the references resolve.
     EnhancementPipeline.from_pretrained(target / "denoiser")
     TextToAudioPipeline.from_pretrained(target / "generation")
