@@ -161,7 +161,10 @@ def _index(out: Path, sections: list[tuple[str, str, str, str]]) -> Path:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>sonotok demo</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left}"
         "</style></head><body><h1>sonotok demo</h1><p>Each job's report has audio players, "
-        "spectrograms and per-file scores.</p><table><tr><th>job</th><th>model</th>"
+        "spectrograms and per-file scores against the clean reference. The bundled sonotok-mini "
+        "models are small demonstrators trained on a synthetic corpus; their model cards "
+        "(sonotok/mini/*/README.md) give test-split metrics and limits.</p>"
+        "<table><tr><th>job</th><th>model</th>"
         f"<th>scores</th></tr>{rows}</table></body></html>\n"
     )
     path = out / "report.html"
