@@ -42,18 +42,21 @@ def export(dataset, folder: Path, domain: str | None = None) -> int:
 
 
 def test_mixtures(speech, noise, out: Path, snrs=(0.0, 5.0), seed: int = 0) -> int:
-    """Each test speech clip with a test noise clip (drawn by a seeded generator) at each SNR."""
+    """Each test speech clip with a test noise clip (drawn by a seeded generator) at each SNR.
+    One gain per clip keeps every mixture and the shared clean reference unclipped and at the
+    same scale, so each pair's SNR is exact."""
     noises = [w for _, w in clips(noise)]
     rng = np.random.default_rng(seed)
     n = 0
     for row, wave in clips(speech, "speech"):
         pick = noises[int(rng.integers(len(noises)))]
         segment = fit_length(pick, wave.shape[0], int(rng.integers(pick.shape[0])))
-        for value in snrs:
-            noisy, clean = mix(wave, segment, value)
-            write_audio(out / f"noisy_{value:g}dB" / f"{row['id']}.wav", noisy, SR)
-            if value == snrs[0]:
-                write_audio(out / "clean" / f"{row['id']}.wav", clean, SR)
+        noisy = {v: mix(wave, segment, v, peak=np.inf)[0] for v in snrs}
+        peak = max(float(np.abs(x).max(initial=0)) for x in [wave, *noisy.values()])
+        gain = min(1.0, 0.99 / peak) if peak > 0 else 1.0
+        write_audio(out / "clean" / f"{row['id']}.wav", gain * wave, SR)
+        for value, mixture in noisy.items():
+            write_audio(out / f"noisy_{value:g}dB" / f"{row['id']}.wav", gain * mixture, SR)
         n += 1
     return n
 
