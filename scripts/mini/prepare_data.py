@@ -75,8 +75,10 @@ def demo_examples(clips_test, noise_test, out: Path) -> None:
             write_audio(out / "clean" / domain / f"{row['id']}.wav", wave, SR)
     row, wave = chosen["speech"][0]
     _, noise = next(clips(noise_test))
-    noisy, _ = mix(wave, fit_length(noise, wave.shape[0], 0), 5.0)
-    write_audio(out / "noisy" / "speech" / f"{row['id']}.wav", noisy, SR)
+    noisy, _ = mix(wave, fit_length(noise, wave.shape[0], 0), 5.0, peak=np.inf)
+    gain = min(1.0, 0.99 / max(float(np.abs(noisy).max()), float(np.abs(wave).max()), 1e-9))
+    write_audio(out / "clean" / "speech" / f"{row['id']}.wav", gain * wave, SR)  # same scale
+    write_audio(out / "noisy" / "speech" / f"{row['id']}.wav", gain * noisy, SR)
 
 
 def main() -> None:
