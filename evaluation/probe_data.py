@@ -127,12 +127,9 @@ def embedded_dataset(
                     "latents (extract without --pool mean)"
                 )
             return data
-    if model is None:  # audio and no tokenizer named: the default one, said on stderr
-        from sonotok.defaults import default_model
+    from sonotok.defaults import model_or_default
 
-        chosen = default_model("tokenizer")
-        model = chosen.name
-        print(f"default model: {chosen.why}", file=sys.stderr)
+    model = model_or_default(model, "tokenizer")  # audio and no tokenizer named: the default
     pool = "none" if task == "frame" else "mean"
     options = {"split": split, "subset": subset, "audio_column": audio_column}
     folder = Path(cache_dir or default_cache_dir()) / cache_key(

@@ -7,6 +7,7 @@ works offline right after `pip install`. Nothing here downloads.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,8 @@ def is_cached(repo_id: str) -> bool:
 
 def default_model(kind: str) -> DefaultModel:
     """The model a command uses for `kind` when the user names none."""
-    official = OFFICIAL.get(kind)
     folder = bundled(kind)
+    official = OFFICIAL[kind]
     if is_cached(official):
         return DefaultModel(official, f"{official} (official, from the local Hugging Face cache)")
     if not (folder / "config.json").is_file() and not (folder / "pipeline.json").is_file():
@@ -56,3 +57,13 @@ def default_model(kind: str) -> DefaultModel:
         f"sonotok-mini {kind} (bundled, {folder}); {official} is not in the local Hugging Face "
         f"cache — pass --model {official} to download and use it",
     )
+
+
+def model_or_default(name: str | None, kind: str) -> str:
+    """`name` when given; otherwise the default for `kind`, and one line on stderr saying
+    which model that is and why (what every command prints when --model is left out)."""
+    if name is not None:
+        return name
+    chosen = default_model(kind)
+    print(f"default {kind}: {chosen.why}", file=sys.stderr)
+    return chosen.name

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from sonotok.defaults import MINI_DIR, default_model
+from sonotok.defaults import MINI_DIR, model_or_default
 
 EXAMPLES_DIR = MINI_DIR / "examples"  # clean/<domain>/*.wav, noisy/speech/*.wav (5 dB SNR)
 MARKER = "demo.json"  # a folder holding this was written by the demo and may be replaced
@@ -58,14 +58,6 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUTPUT even if it holds files the demo did not write")  # fmt: skip
     p.set_defaults(func=run)
-
-
-def _pick(name: str | None, kind: str) -> str:
-    if name is not None:
-        return name
-    chosen = default_model(kind)
-    print(f"{kind}: {chosen.why}", file=sys.stderr)
-    return chosen.name
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
@@ -192,9 +184,9 @@ def run(args) -> int:
     device = pick_device(args.device)
     prompts = args.prompt or list(PROMPTS)
     names = {
-        "tokenizer": _pick(args.tokenizer, "tokenizer"),
-        "denoiser": _pick(args.denoiser, "denoiser"),
-        "generation": _pick(args.generator, "generation"),
+        "tokenizer": model_or_default(args.tokenizer, "tokenizer"),
+        "denoiser": model_or_default(args.denoiser, "denoiser"),
+        "generation": model_or_default(args.generator, "generation"),
     }
     started = time.perf_counter()
     sections = []

@@ -44,3 +44,17 @@ def tiny_tokenizer_dir(tmp_path_factory, tiny_tokenizer) -> str:
 def tone():
     """`tone(num_samples, sample_rate=16000, seed=0)` → float32 numpy test signal."""
     return tone_mix
+
+
+@pytest.fixture()
+def empty_hub_cache(tmp_path, monkeypatch):
+    """An empty, offline Hugging Face cache: no official model is available locally."""
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache

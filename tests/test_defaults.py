@@ -7,19 +7,6 @@ import pytest
 from sonotok import defaults
 
 
-@pytest.fixture()
-def empty_hub_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return cache
-
-
 def fake_cached_repo(cache, repo_id: str) -> None:
     """The layout huggingface_hub writes for a downloaded model repo."""
     folder = cache / f"models--{repo_id.replace('/', '--')}"

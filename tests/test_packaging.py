@@ -37,15 +37,26 @@ def test_every_source_package_is_listed_for_installation():
 
 
 def test_wheel_ships_the_bundled_models_and_demo_clips(tmp_path):
-    """`pip install sonotok` (not only editable installs) must carry sonotok-mini."""
+    """`pip install sonotok` (not only editable installs) must carry sonotok-mini. Built from a
+    copy of the source files, so no build/ folder is left in (or reused from) the checkout."""
+    import shutil
     import zipfile
 
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+        text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    source = tmp_path / "src"
+    for name in listed:
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path / "dist")],
         check=True,
     )  # fmt: skip
-    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist())
     mini = "sonotok/mini/"
     for path in (
         "tokenizer/config.json",

@@ -137,12 +137,9 @@ def pick_device(name: str) -> torch.device:
 def choose_model(args, kind: str = "tokenizer") -> None:
     """Without --model, set args.model to the default for `kind` (the official model when
     cached locally, else the bundled sonotok-mini one) and say which on stderr."""
-    if args.model is None:
-        from sonotok.defaults import default_model
+    from sonotok.defaults import model_or_default
 
-        chosen = default_model(kind)
-        args.model = chosen.name
-        print(f"default model: {chosen.why}", file=sys.stderr)
+    args.model = model_or_default(args.model, kind)
 
 
 def load_tokenizer(args):

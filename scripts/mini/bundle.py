@@ -27,10 +27,7 @@ from sonotok.tokenizer import AudioTokenizer
 def replace_weights(source: Path, target: Path, names: list[str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        src, dst = source / name, target / name
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+        shutil.copy2(source / name, target / name)
 
 
 def store_half(folder: Path) -> None:

@@ -27,7 +27,7 @@ from datasets import load_from_disk
 
 from sonotok.enhancement.pipeline import EnhancementPipeline
 from sonotok.evaluation.data import Item, discover
-from sonotok.evaluation.embedders import SonotokEmbedder
+from sonotok.evaluation.embedders import EmbeddingCache, SonotokEmbedder, embed_item
 from sonotok.evaluation.enhance import evaluate_enhancement
 from sonotok.evaluation.generate import evaluate_generation
 from sonotok.evaluation.probe import ProbeConfig, Split, predict, train_linear_probe
@@ -156,14 +156,15 @@ def generation(pipe, tokenizer, corpus: Path, out: Path, per_domain: int, seed: 
                 Item(id=row["id"], path=path, domain=row["domain"], caption=row["caption"])
             )
     embedder = SonotokEmbedder(tokenizer)
+    cache = EmbeddingCache(folder / "embeddings")  # FD and the probe judge share embeddings
     reference = discover(corpus / "clips", split="test")
-    result, examples = evaluate_generation(items, reference, {"sonotok": embedder})
+    result, examples = evaluate_generation(items, reference, {"sonotok": embedder}, cache)
     write_report(folder, result, examples, title="sonotok-mini generator (test captions)")
 
     scores = {"fd_sonotok": round(float(result["set_metrics"]["fd_sonotok"]), 4),
               "clips": len(items)}  # fmt: skip
     gen_x = torch.stack(
-        [torch.from_numpy(embedder.embed(load_audio(it.path, SR))["embedding"][0]) for it in items]
+        [torch.from_numpy(embed_item(embedder, it, cache)["embedding"][0]) for it in items]
     )
     model, classes, real_acc = probe(embedder, corpus, "domain")
     pred = predict(model, Split(gen_x, torch.zeros(len(items), dtype=torch.long)), "multiclass")

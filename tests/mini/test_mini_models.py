@@ -22,14 +22,8 @@ MIN_DENOISER_PESQ_GAIN = 0.5  # measured +1.13 against the tokenizer's clean rec
 
 
 @pytest.fixture(autouse=True)
-def offline_empty_hub_cache(tmp_path, monkeypatch):
+def no_official_models(empty_hub_cache):
     """No official model in the Hugging Face cache: the bundled ones are the defaults."""
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
