@@ -2,8 +2,8 @@
 
 One loop for 1 CPU, 1 GPU or N GPUs (`accelerate launch`). Latents come from the
 frozen tokenizer on the fly (optionally bf16) or from cached latent datasets. Resume
-is exact: model / optimizer / scheduler / EMA / RNG through accelerate's state (via
-sonotok.tokenizer.train's CheckpointManager), the step in `trainer_state.json`; every
+is exact: model / optimizer / scheduler / EMA / RNG in sonotok's safe checkpoint format
+(`sonotok.core.checkpointing`), the step in `trainer_state.json`; every
 example is a pure function of (seed, stream position), so the step restores the data position.
 
 Layout of `output_dir`: config.yaml, checkpoints/step_XXXXXXXX/ (resumable state), model/
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from sonotok.core.checkpointing import CheckpointManager
 from sonotok.tokenizer import AudioTokenizer
-from sonotok.tokenizer.train import CheckpointManager, ShardedPositionSampler, dump_yaml
+from sonotok.tokenizer.train import ShardedPositionSampler, dump_yaml
 
 from .config import EnhancementTrainConfig, ValidationConfig
 from .data import (
@@ -152,12 +153,14 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     ema = EMAModel(model.parameters(), decay=t.ema_decay) if t.ema_decay else None
+    objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     if ema is not None:
-        accelerator.register_for_checkpointing(ema)
-
-    checkpoints = CheckpointManager(accelerator, output_dir / "checkpoints", t.keep_checkpoints)
+        objects["ema"] = ema
+    checkpoints = CheckpointManager(
+        accelerator, output_dir / "checkpoints", t.keep_checkpoints, objects
+    )
     step = 0
-    last = checkpoints.latest() if resume else None
+    last = checkpoints.resolve("latest") if resume else None
     if last is not None:
         step = int(checkpoints.load(last)["step"])
         logger.info("resumed from %s (step %d)", last, step)

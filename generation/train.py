@@ -1,8 +1,8 @@
 """Train the text-to-latent DiT with rectified flow on a latent dataset, on accelerate.
 
 One loop for 1 CPU, 1 GPU or N GPUs (`accelerate launch`): DDP, mixed precision and gradient
-accumulation come from `Accelerator`. Resume is exact: model/optimizer/LR state through
-`accelerator.save_state`, EMA weights in `ema.safetensors`, and the step in `trainer_state.json`;
+accumulation come from `Accelerator`. Resume is exact: model/optimizer/LR/EMA/RNG state in
+sonotok's safe checkpoint format (`sonotok.core.checkpointing`), the step in `trainer_state.json`;
 data order and every random draw are functions of (seed, step), so nothing else needs saving.
 """
 
@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from sonotok.core.checkpointing import CheckpointManager
+from sonotok.core.errors import CheckpointError
 from sonotok.tokenizer.extract import as_float, latent_storage
 
 from .config import GenerationTrainConfig
 from .dit import DiT
-from .hub import GenerationError, read_json, write_json
+from .hub import GenerationError
 from .pipeline import PipelineConfig, TextToAudioPipeline
 from .text import TextEncoder
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_PREFIX = "step_"
 TEXT_STATES_COLUMN = "text_states"  # optional precomputed text encoder states [L, C] per row
 
 
@@ -116,22 +116,6 @@ def latent_stats(ds, rows: int = 256) -> tuple[float, float]:
     return float(values.mean()), float(values.std().clamp_min(1e-6))
 
 
-def _checkpoints(output_dir: Path) -> list[Path]:
-    folder = output_dir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.name.startswith(CHECKPOINT_PREFIX) and (p / "trainer_state.json").is_file()
-    )
-
-
-def _ema_state(ema, model: DiT) -> dict[str, Tensor]:
-    names = [n for n, _ in model.named_parameters()]
-    return {n: p.detach().contiguous().cpu() for n, p in zip(names, ema.shadow_params)}
-
-
 def ema_pipeline(
     cfg: GenerationTrainConfig, model: DiT, ema, text_encoder, tokenizer, stats
 ) -> TextToAudioPipeline:
@@ -160,7 +144,6 @@ def train(cfg: GenerationTrainConfig, stop_at: int | None = None) -> Path:
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
-    from safetensors.torch import load_file, save_file
 
     tc = cfg.train
     out = Path(tc.output_dir)
@@ -201,34 +184,24 @@ def train(cfg: GenerationTrainConfig, stop_at: int | None = None) -> Path:
     ema = EMAModel(model.parameters(), decay=tc.ema_decay)
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     raw = accelerator.unwrap_model(model)
+    checkpoints = CheckpointManager(
+        accelerator,
+        out / "checkpoints",
+        tc.keep_checkpoints,
+        {"model": model, "optimizer": optimizer, "scheduler": lr_scheduler, "ema": ema},
+    )
 
     step = 0
-    resume_dir = None
-    if tc.resume == "auto":
-        found = _checkpoints(out)
-        resume_dir = found[-1] if found else None
-    elif tc.resume not in ("none", "", None):
-        resume_dir = Path(tc.resume)
-        if not (resume_dir / "trainer_state.json").is_file():
-            raise GenerationError(
-                f"train.resume={tc.resume}: not a checkpoint folder (no trainer_state.json)"
-            )
-    if resume_dir is not None:
-        try:
-            accelerator.load_state(str(resume_dir))
-        except (RuntimeError, KeyError, ValueError) as err:
-            raise GenerationError(
-                f"{resume_dir}: checkpoint does not match this config ({type(err).__name__}: "
-                f"{str(err)[:200]}); use a new train.output_dir or --set train.resume=none"
-            ) from err
-        state = read_json(resume_dir / "trainer_state.json")
+    resume = {"auto": "latest", "none": None, "": None, None: None}.get(tc.resume, tc.resume)
+    try:
+        state = checkpoints.resume(resume, global_batch=tc.batch_size * accelerator.num_processes)
+    except CheckpointError as err:
+        raise GenerationError(
+            f"{err}; use a new train.output_dir or --set train.resume=none"
+        ) from None
+    if state is not None:
         step, stats = int(state["step"]), (state["latent_mean"], state["latent_std"])
-        ema_weights = load_file(str(resume_dir / "ema.safetensors"))
-        ema.shadow_params = [
-            ema_weights[n].to(accelerator.device) for n, _ in raw.named_parameters()
-        ]
-        ema.optimization_step = step
-        accelerator.print(f"resumed from {resume_dir} at step {step}")
+        accelerator.print(f"resumed from {checkpoints.root} at step {step}")
     ema.to(accelerator.device)
     if tc.log_with:
         accelerator.init_trackers("generation", config={"max_steps": tc.max_steps, "lr": tc.lr})
@@ -298,8 +271,14 @@ def train(cfg: GenerationTrainConfig, stop_at: int | None = None) -> Path:
             accelerator.log({"loss": value, "lr": lr_scheduler.get_last_lr()[0]}, step=step)
             accelerator.print(f"step {step} loss {value:.5f}")
         if step % tc.checkpoint_every == 0 or step == end:
-            _save_checkpoint(
-                accelerator, out, step, stats, _ema_state(ema, raw), tc.keep_checkpoints, save_file
+            checkpoints.save(
+                step,
+                {
+                    "latent_mean": stats[0],
+                    "latent_std": stats[1],
+                    "global_batch": global_batch,
+                    "num_processes": accelerator.num_processes,
+                },
             )
             if accelerator.is_main_process:
                 ema_pipeline(cfg, raw, ema, text_encoder, tokenizer, stats).save_pretrained(
@@ -316,27 +295,6 @@ def train(cfg: GenerationTrainConfig, stop_at: int | None = None) -> Path:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return out
-
-
-def _save_checkpoint(
-    accelerator, out: Path, step: int, stats, ema_state, keep: int, save_file
-) -> None:
-    folder = out / "checkpoints" / f"{CHECKPOINT_PREFIX}{step:08d}"
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process:
-        save_file(ema_state, str(folder / "ema.safetensors"))
-        write_json(
-            folder / "trainer_state.json",
-            {
-                "step": step,
-                "latent_mean": stats[0],
-                "latent_std": stats[1],
-                "num_processes": accelerator.num_processes,
-            },
-        )
-        for old in _checkpoints(out)[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
 
 
 def _write_samples(accelerator, cfg, pipe: TextToAudioPipeline, step: int, folder: Path) -> None:

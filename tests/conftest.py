@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -58,3 +60,45 @@ def empty_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return cache
+
+
+class _Payload:
+    """Pickles to a call of os.system: unpickling it runs a shell command."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+# Every file name accelerate's load_state would unpickle from a checkpoint folder.
+PICKLED_CHECKPOINT_FILES = (
+    "custom_checkpoint_0.pkl",
+    "custom_checkpoint_1.pkl",
+    "random_states_0.pkl",
+    "optimizer.bin",
+    "optimizer_1.bin",
+    "scheduler.bin",
+    "scheduler_1.bin",
+    "pytorch_model.bin",
+    "sampler.bin",
+    "dl_state_dict.bin",
+    "scaler.pt",
+)
+
+
+@pytest.fixture()
+def plant_pickles(tmp_path):
+    """`plant_pickles(folder)` writes code-running pickles under every name accelerate would
+    unpickle in a checkpoint `folder`; returns the file that exists only if one of them ran."""
+
+    def plant(folder) -> Path:
+        marker = Path(tmp_path) / "PWNED"
+        for name in PICKLED_CHECKPOINT_FILES:
+            torch.save(_Payload(f"touch {marker}"), Path(folder) / name)
+        return marker
+
+    return plant

@@ -5,6 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from sonotok.core.checkpointing import read_state
 from sonotok.enhancement import EnhancementPipeline, LatentDenoiser, latent_loss
 from sonotok.enhancement.config import load_config
 from sonotok.enhancement.data import AudioSource, MixedPairs, pad_latents
@@ -109,7 +110,7 @@ def latent_pairs(tmp_path_factory, speech_dirs, tiny_tokenizer):
     return root
 
 
-def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir):
+def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir, plant_pickles):
     # Cached latents (no tokenizer in the loop) and dropout on, so the torch RNG must be restored too.
     common = [
         f"tokenizer={tiny_tokenizer_dir}",
@@ -131,20 +132,19 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir):
         == 10
     )
     assert not (tmp_path / "b/checkpoints/step_00000020").exists()
+    marker = plant_pickles(tmp_path / "b/checkpoints/step_00000010")
     resumed = train(load_config(TINY, [*common, f"output_dir={tmp_path / 'b'}"]))
+    assert not marker.exists()  # resuming (the default here) unpickled nothing
     ckpt_a, ckpt_b = (
         tmp_path / "a/checkpoints/step_00000020",
         tmp_path / "b/checkpoints/step_00000020",
     )
-    a, b = (
-        load_file(str(ckpt_a / "model.safetensors")),
-        load_file(str(ckpt_b / "model.safetensors")),
-    )
+    (state_a, _), (state_b, _) = read_state(ckpt_a), read_state(ckpt_b)
+    a, b = state_a["model"], state_b["model"]
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
-    ema_a = torch.load(ckpt_a / "custom_checkpoint_0.pkl", weights_only=True)
-    ema_b = torch.load(ckpt_b / "custom_checkpoint_0.pkl", weights_only=True)
+    ema_a, ema_b = state_a["ema"], state_b["ema"]
     assert ema_a["optimization_step"] == ema_b["optimization_step"] == 20
     for x, y in zip(ema_a["shadow_params"], ema_b["shadow_params"]):
         assert torch.allclose(x, y, atol=1e-6)
@@ -153,8 +153,8 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir):
         load_file(str(resumed / "model.safetensors")),
     )
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    a = torch.load(tmp_path / "a/checkpoints/step_00000020/optimizer.bin", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/step_00000020/optimizer.bin", weights_only=True)
+    a, b = state_a["optimizer"], state_b["optimizer"]
+    assert len(a["state"]) > 0
     for i, s in a["state"].items():
         assert torch.allclose(s["exp_avg_sq"], b["state"][i]["exp_avg_sq"], atol=1e-9)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
+from sonotok.core.checkpointing import read_state
 from sonotok.generation.config import load_config
 from sonotok.generation.hub import GenerationError
 from sonotok.generation.pipeline import TextToAudioPipeline
@@ -44,17 +44,23 @@ def config(data: Path, out: Path, *extra: str):
     )
 
 
-def weights(out: Path, step: int, name: str = "model.safetensors") -> dict:
-    return load_file(str(out / "checkpoints" / f"step_{step:08d}" / name))
+def weights(out: Path, step: int, name: str = "model") -> dict:
+    """The model's (or, for "ema", the EMA's) weights in checkpoint `step`."""
+    states, _ = read_state(out / "checkpoints" / f"step_{step:08d}")
+    if name == "ema":  # shadow_params follow the parameters' order (the DiT has no buffers)
+        return dict(zip(states["model"], states["ema"]["shadow_params"]))
+    return states[name]
 
 
-def test_resume_equals_uninterrupted_training(dataset, tmp_path):
+def test_resume_equals_uninterrupted_training(dataset, tmp_path, plant_pickles):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train(config(dataset, straight, "train.grad_accum=2"))
     train(config(dataset, resumed, "train.grad_accum=2"), stop_at=10)
     assert not (resumed / "checkpoints" / "step_00000020").exists()
+    marker = plant_pickles(resumed / "checkpoints" / "step_00000010")
     train(config(dataset, resumed, "train.grad_accum=2"))
-    for name in ("model.safetensors", "ema.safetensors"):
+    assert not marker.exists()  # resuming unpickled nothing
+    for name in ("model", "ema"):
         a, b = weights(straight, 20, name), weights(resumed, 20, name)
         assert a.keys() == b.keys()
         for key in a:
@@ -81,7 +87,7 @@ def test_exported_pipeline_has_ema_weights_and_generates(dataset, tmp_path, text
     )
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000004"]
     pipe = TextToAudioPipeline.from_pretrained(out / "pipeline", text_encoder=text_encoder)
-    ema = weights(out, 4, "ema.safetensors")
+    ema = weights(out, 4, "ema")
     for name, p in pipe.dit.named_parameters():
         torch.testing.assert_close(p.detach(), ema[name])
     assert pipe.config.latent_std == pytest.approx(2.0, abs=0.2)
@@ -100,7 +106,8 @@ def test_precomputed_text_states_train_without_captions(tmp_path, text_encoder, 
             tmp_path / "pre2", tmp_path / "run", "train.max_steps=3", "train.mixed_precision=bf16"
         )
     )
-    assert (out / "checkpoints" / "step_00000003" / "ema.safetensors").is_file()
+    states, _ = read_state(out / "checkpoints" / "step_00000003")
+    assert len(states["ema"]["shadow_params"]) == len(states["model"])
 
 
 def test_batches_cover_each_epoch_once_and_split_across_processes():
@@ -288,7 +295,7 @@ def test_bfloat16_latents_from_extract_are_read_as_floats(tmp_path):
 def test_resuming_with_a_different_model_gives_a_clear_error(dataset, tmp_path):
     out = tmp_path / "run"
     train(config(dataset, out, "train.max_steps=1", "train.checkpoint_every=1"))
-    with pytest.raises(GenerationError, match="does not match this config"):
+    with pytest.raises(GenerationError, match="does not match this run's configuration"):
         train(config(dataset, out, "train.max_steps=2", "model.depth=4"))
 
 

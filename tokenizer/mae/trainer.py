@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sonotok.core.checkpointing import CheckpointManager
+
 from ..config import ConfigError
 from ..semantic import SemanticEncoder
-from ..train.checkpointing import CheckpointManager
 from ..train.config import dump_yaml, per_device_batch
 from ..train.data import crop_loader, open_source
 from ..train.trainer import warmup_cosine
@@ -99,9 +100,11 @@ class SemanticTrainer:
             optimizer, lambda s: warmup_cosine(s, o.warmup_steps, total, o.min_lr_ratio)
         )
         self.model, self.optimizer = acc.prepare(self.mae, optimizer)
-        acc.register_for_checkpointing(self.schedule)
         self.checkpoints = CheckpointManager(
-            acc, self.out / "checkpoints", cfg.train.keep_checkpoints
+            acc,
+            self.out / "checkpoints",
+            cfg.train.keep_checkpoints,
+            {"model": self.model, "optimizer": self.optimizer, "scheduler": self.schedule},
         )
         self.step = 0
         self.micro_step = 0

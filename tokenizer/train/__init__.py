@@ -3,7 +3,6 @@ plumbing other trainers import.
 
 Generic pieces (no tokenizer specifics):
 - `config`: YAML → typed dataclasses with `--set key=value` overrides, checked up front.
-- `checkpointing`: atomic keep-last-K checkpoints over accelerate's save_state/load_state.
 - `sampling`: deterministic, sharded, resumable sample positions.
 
 Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discriminators`,
@@ -12,13 +11,11 @@ Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discri
 Importing this package does not import accelerate or datasets; the trainer does.
 """
 
-from .checkpointing import CheckpointManager
 from .config import apply_overrides, build, dump_yaml, load_config, to_dict
 from .recipe import TokenizerTrainConfig
 from .sampling import ShardedPositionSampler, position_rng, weighted_choice
 
 __all__ = [
-    "CheckpointManager",
     "ShardedPositionSampler",
     "TokenizerTrainConfig",
     "apply_overrides",

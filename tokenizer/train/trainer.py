@@ -24,12 +24,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sonotok.core.checkpointing import CheckpointManager
+
 from ..checkpoints import write_pretrained
 from ..config import ConfigError, TokenizerConfig
 from ..mel import num_frames
 from ..model import AudioTokenizer
 from ..semantic import SemanticEncoder
-from .checkpointing import CheckpointManager
 from .config import dump_yaml, per_device_batch, to_dict
 from .data import AudioCropDataset, collate_crops, crop_loader, open_source
 from .discriminators import build_discriminators
@@ -184,21 +185,29 @@ class TokenizerTrainer:
             return warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
 
         # Schedulers are stepped once per optimizer step by us (not prepared: accelerate
-        # would step them once per process), and checkpointed as registered objects.
+        # would step them once per process).
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
         self.gen, self.disc, self.opt_g, self.opt_d = acc.prepare(
             self.generator, self.discriminators, opt_g, opt_d
         )
-        acc.register_for_checkpointing(self.sched_g, self.sched_d)
         self.ema = None
         if o.ema_decay is not None:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
             self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay))
-            acc.register_for_checkpointing(self.ema)
+        state = {
+            "generator": self.gen,
+            "discriminators": self.disc,
+            "optimizer_g": self.opt_g,
+            "optimizer_d": self.opt_d,
+            "scheduler_g": self.sched_g,
+            "scheduler_d": self.sched_d,
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema
         self.checkpoints = CheckpointManager(
-            acc, self.out / "checkpoints", cfg.train.keep_checkpoints
+            acc, self.out / "checkpoints", cfg.train.keep_checkpoints, state
         )
 
         self.step = 0

@@ -170,14 +170,16 @@ def test_exported_encoder_loads_and_builds_a_tokenizer(trained, tone):
     assert torch.allclose(latents, z, atol=1e-5)
 
 
-def test_resumed_run_equals_an_uninterrupted_one(audio_folder, tmp_path):
+def test_resumed_run_equals_an_uninterrupted_one(audio_folder, tmp_path, plant_pickles):
     settings = ("train.max_steps=4", "train.batch_size=4", "train.checkpoint_every=100")
     straight = train_semantic(config(audio_folder, tmp_path / "a", *settings))
     first = train_semantic(config(audio_folder, tmp_path / "b", *settings), stop_after_steps=2)
     assert first.step == 2 and (tmp_path / "b" / "checkpoints" / "step_00000002").is_dir()
     with pytest.raises(ConfigError, match="--resume"):
         train_semantic(config(audio_folder, tmp_path / "b", *settings))
+    marker = plant_pickles(tmp_path / "b" / "checkpoints" / "step_00000002")
     resumed = train_semantic(config(audio_folder, tmp_path / "b", *settings), resume="latest")
+    assert not marker.exists()  # nothing in the checkpoint folder was unpickled
     assert resumed.step == 4 and resumed.loss == pytest.approx(straight.loss, abs=0)
     a = SemanticEncoder.from_pretrained(straight.encoder_dir).state_dict()
     b = SemanticEncoder.from_pretrained(resumed.encoder_dir).state_dict()
