@@ -18,6 +18,7 @@ CPU, torch.cuda.max_memory_allocated on GPU.
 
     python benchmarks/enhance_speed.py                       # 10 minutes, device auto
     python benchmarks/enhance_speed.py --minutes 2 --tokenizer --device cuda
+    python benchmarks/enhance_speed.py --reference-python REFENV/bin/python --reference-dir REF
 """
 
 from __future__ import annotations
@@ -207,14 +208,32 @@ def main() -> None:
     parser.add_argument(
         "--tokenizer", action="store_true", help="also time the DashengTokenizer-based system"
     )
-    parser.add_argument("--reference-python", default="/work/refenv/bin/python")
-    parser.add_argument("--reference-dir", default="/work/ref/dasheng_denoiser_ref")
+    parser.add_argument(
+        "--reference-python",
+        default=None,
+        help="interpreter with torch+torchaudio, dasheng and vocos for the reference "
+        "(default: the reference is skipped)",
+    )
+    parser.add_argument(
+        "--reference-dir",
+        default=None,
+        help="folder holding the dasheng_denoiser package of xiaomi-research/dasheng-denoiser "
+        "(needed with --reference-python)",
+    )
     parser.add_argument("--reference-max-gb", type=float, default=12.0)
     parser.add_argument(
         "--worker", choices=["official", "tokenizer", "reference"], help=argparse.SUPPRESS
     )
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if (args.reference_python is None) != (args.reference_dir is None) and not args.worker:
+        parser.error("--reference-python and --reference-dir go together")
+    for option, path in (
+        ("--reference-python", args.reference_python),
+        ("--reference-dir", args.reference_dir),
+    ):
+        if path is not None and not os.path.exists(path):
+            parser.error(f"{option} {path}: no such file or folder")
 
     if args.worker:
         import torch
@@ -238,14 +257,9 @@ def main() -> None:
         f"cpu count {os.cpu_count()}"
     )
     seconds = args.minutes * 60
-    common = [
-        "--device",
-        args.device,
-        "--reference-dir",
-        args.reference_dir,
-        "--repeats",
-        str(args.repeats),
-    ]
+    common = ["--device", args.device, "--repeats", str(args.repeats)]
+    if args.reference_dir is not None:
+        common += ["--reference-dir", args.reference_dir]
     ours = run_worker(sys.executable, ["--worker", "official", "--seconds", str(seconds), *common])
     report("ours-official", seconds, ours)
     if args.tokenizer:
@@ -256,9 +270,10 @@ def main() -> None:
                 sys.executable, ["--worker", "tokenizer", "--seconds", str(seconds), *common]
             ),
         )
-    if not os.path.exists(args.reference_python):
+    if args.reference_python is None:
         print(
-            f"reference        skipped: {args.reference_python} not found (needs torch+torchaudio, dasheng, vocos)"
+            "reference        skipped: pass --reference-python (torch+torchaudio, dasheng, vocos) "
+            "and --reference-dir (the dasheng_denoiser package) to time it"
         )
         return
     ref = run_worker(

@@ -4,7 +4,7 @@ The reference packages pull in old dependencies, so install them into a scratch 
 instead of the project's environment, then point this script at it:
 
     .venv/bin/pip install --target /tmp/refpkgs --no-deps torchvggish resampy torchlibrosa panns-inference
-    .venv/bin/python benchmarks/eval_reference_parity.py /tmp/refpkgs
+    .venv/bin/python benchmarks/eval_reference_parity.py --reference-packages /tmp/refpkgs
 
 Both models get the same random weights (no download): the parameter names must match exactly
 (strict loading) and the outputs must agree. Also compares the VGGish log-mel front end with
@@ -13,7 +13,10 @@ Both models get the same random weights (no download): the parameter names must 
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,8 +77,37 @@ def check_vggish() -> None:
     )
 
 
-if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        sys.path.insert(0, sys.argv[1])
+REFERENCE_MODULES = ("panns_inference", "torchvggish", "torchlibrosa", "resampy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--reference-packages",
+        metavar="DIR",
+        help="folder the reference packages were installed into with pip --target "
+        "(default: they must already be importable)",
+    )
+    args = parser.parse_args(argv)
+    if args.reference_packages is not None:
+        if not Path(args.reference_packages).is_dir():
+            parser.error(f"--reference-packages {args.reference_packages}: no such folder")
+        sys.path.insert(0, args.reference_packages)
+    missing = [m for m in REFERENCE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"error: reference packages not importable: {', '.join(missing)}; install them with "
+            "`pip install --target DIR --no-deps torchvggish resampy torchlibrosa "
+            "panns-inference` and pass --reference-packages DIR",
+            file=sys.stderr,
+        )
+        return 2
     check_panns()
     check_vggish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

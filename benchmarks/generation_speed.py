@@ -201,7 +201,22 @@ def main() -> None:
     parser.add_argument(
         "--decode", action="store_true", help="include a full-size random tokenizer decoder"
     )
+    parser.add_argument(
+        "--official",
+        action="store_true",
+        help="also time our Dasheng-AudioGen implementation (1536x32, random weights)",
+    )
+    parser.add_argument(
+        "--reference-dir",
+        default=None,
+        help="with --official: folder holding the HF repo's dit.py, modules.py, attention.py "
+        "(importable as a package) to time the reference code too",
+    )
     args = parser.parse_args()
+    if args.reference_dir is not None and not args.official:
+        parser.error("--reference-dir needs --official")
+    if args.reference_dir is not None and not (Path(args.reference_dir) / "dit.py").is_file():
+        parser.error(f"--reference-dir {args.reference_dir}: no dit.py there")
 
     device = torch.device(args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32

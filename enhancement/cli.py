@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sonotok.core import options
+from sonotok.core.options import resolve_device
 from sonotok.tokenizer.checkpoints import CheckpointError, ModelNotFoundError
 from sonotok.tokenizer.cli import (
     AUDIO_EXTENSIONS,
     add_model_options,
     choose_model,
     command_group,
-    pick_device,
     plan_jobs,
     run_jobs,
 )
@@ -30,7 +31,7 @@ def _enhance(args) -> int:
         pipe = EnhancementPipeline.from_pretrained(
             args.model,
             tokenizer=args.tokenizer,
-            device=pick_device(args.device),
+            device=resolve_device(args.device),
             compute_dtype=args.dtype,
             chunk_seconds=args.chunk_seconds or None,
             crossfade_seconds=args.crossfade_seconds,
@@ -57,6 +58,14 @@ def _train(args) -> int:
 
     try:
         config = load_config(args.config, args.set or [])
+        if getattr(args, "check", False):
+            from .data import check_data
+
+            config.data.kind()
+            checks = check_data(config.data)
+            print(f"config OK; data sources hold {[c.items for c in checks]} items")
+            print("\n".join(f"  {c.summary()}" for c in checks))
+            return 0
         folder = train(config, resume=not args.no_resume)
     except (ConfigError, DataError, ModelNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -66,6 +75,19 @@ def _train(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+MIN_CHUNK_SECONDS = 0.1  # the pipeline needs >= 2 latent frames (80 ms at 25 Hz) per chunk
+
+
+def chunk_seconds(text: str) -> float:
+    """--chunk-seconds: 0 (the whole file at once) or a chunk of at least MIN_CHUNK_SECONDS."""
+    value = options.finite_float(text)
+    if value < 0 or 0 < value < MIN_CHUNK_SECONDS:
+        raise options.OptionError(
+            f"{text!r} is too short; choose 0 (whole file) or at least {MIN_CHUNK_SECONDS:g} s"
+        )
+    return value
 
 
 def register(subparsers) -> None:
@@ -91,7 +113,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--strength",
-        type=float,
+        type=options.probability,
         default=1.0,
         help="dry/wet mix: 1 = fully enhanced (default), 0 = the input unchanged, 0.8 keeps a little of the original",
     )
@@ -102,13 +124,13 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--chunk-seconds",
-        type=float,
+        type=chunk_seconds,
         default=10.0,
         help="process long files in chunks of this length (default: %(default)s; 0 = whole file at once)",
     )
     p.add_argument(
         "--crossfade-seconds",
-        type=float,
+        type=options.non_negative_float,
         default=1.0,
         help="overlap blended between neighbouring chunks (default: %(default)s)",
     )
@@ -118,7 +140,7 @@ def register(subparsers) -> None:
         choices=["wav", "flac"],
         help="output format (default: %(default)s)",
     )
-    add_model_options(p, batch=False)
+    add_model_options(p, batch=False, kind="denoiser")
     p.set_defaults(func=_enhance)
 
     group = command_group(
@@ -145,5 +167,8 @@ def register(subparsers) -> None:
     )
     t.add_argument(
         "--no-resume", action="store_true", help="start fresh even if output_dir has checkpoints"
+    )
+    t.add_argument(
+        "--check", action="store_true", help="only validate the config and data sources, then exit"
     )
     t.set_defaults(func=_train)

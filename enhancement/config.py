@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sonotok.core.config import check_numbers
 from sonotok.tokenizer import ConfigError
+from sonotok.tokenizer.audio import MIN_SAMPLES, SAMPLE_RATE
+from sonotok.tokenizer.train.config import check_optim
 
 from .denoiser import DenoiserConfig
 
@@ -27,6 +30,14 @@ class DataConfig:
     gain_db: tuple[float, float] = (-6.0, 6.0)
     reverb_prob: float = 0.0
     num_workers: int = 0
+
+    def __post_init__(self):
+        check_numbers(self, "data", fraction=("reverb_prob",), non_negative=("num_workers",))
+        check_seconds(self.segment_seconds, "data.segment_seconds")
+        for name in ("snr_db", "gain_db"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(f"data.{name}=[{low}, {high}]: the low end is above the high end")
 
     def kind(self, where: str = "data") -> str:
         kinds = [
@@ -64,6 +75,12 @@ class ValidationConfig:
     paired: dict[str, str] | None = None
     audio_examples: int = 2  # noisy / enhanced / clean clips written to the log
 
+    def __post_init__(self):
+        check_numbers(
+            self, "validation", non_negative=("every", "num_examples", "seed", "audio_examples")
+        )
+        check_seconds(self.seconds, "validation.seconds")
+
 
 @dataclass
 class TrainLoopConfig:
@@ -83,6 +100,28 @@ class TrainLoopConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_with: str | None = "tensorboard"  # accelerate tracker, or null
+
+    def __post_init__(self):
+        check_optim(self, "train")
+        check_numbers(
+            self,
+            "train",
+            positive=("batch_size", "max_steps", "log_every", "checkpoint_every")
+            + ("keep_checkpoints",),
+            non_negative=("seed",),
+        )
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+
+
+def check_seconds(seconds: float, where: str) -> None:
+    """A crop length the tokenizer can encode: at least one latent frame (MIN_SAMPLES)."""
+    least = MIN_SAMPLES / SAMPLE_RATE
+    if seconds < least:
+        raise ConfigError(
+            f"{where}={seconds} is too short: the tokenizer needs at least {least} s "
+            f"({MIN_SAMPLES} samples, one latent frame) per example; use e.g. 1.0"
+        )
 
 
 @dataclass

@@ -23,17 +23,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from sonotok.tokenizer import ConfigError
+from sonotok.core.errors import DataError
 from sonotok.tokenizer.audio import read_audio, resample, to_mono
 from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
 from sonotok.tokenizer.extract import as_float, latent_storage
 from sonotok.tokenizer.train import position_rng
+from sonotok.tokenizer.train.data import SourceCheck, check_items
 
 from .mixing import MixConfig, fit_length, mix
-
-
-class DataError(ConfigError):
-    """Training data that cannot be read as configured; the message names the source and the fix."""
 
 
 def epoch_row(n: int, seed: int, index: int) -> int:
@@ -126,6 +123,31 @@ class AudioSource:
         else:
             raise DataError(f"{self.what}: column {self.column!r} is not an audio column")
         return resample(wave, sr, sample_rate)
+
+
+def check_audio(source: AudioSource, silence_db: float = -60.0) -> SourceCheck:
+    """A bounded look at a source's clips (`check_items`): how many are readable and loud."""
+
+    def describe(i: int) -> str:
+        return str(source.files[i]) if i < len(source.files) else f"{source.what}[{i}]"
+
+    return check_items(
+        source.what, len(source), lambda i, _: source.read(i, 16000), describe, silence_db, tries=1
+    )
+
+
+def check_data(data) -> list[SourceCheck]:
+    """What `sonotok train enhancement --check` and the trainer's start run on a DataConfig:
+    every audio source must hold readable, non-silent clips (DataError naming it if not)."""
+    specs = []
+    if data.latents is None and data.paired:
+        specs = [(data.paired.get(side), f"data.paired.{side}") for side in ("noisy", "clean")]
+    elif data.latents is None and data.clean is not None:
+        specs = [(data.clean, "data.clean"), (data.noise, "data.noise")]
+    checks = [check_audio(AudioSource(spec, what)) for spec, what in specs if spec is not None]
+    for check in checks:
+        check.require_usable(silence_key=None)
+    return checks
 
 
 def crop(wave: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

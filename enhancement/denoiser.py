@@ -9,12 +9,13 @@ the tokenizer's own decoder. The official dasheng-denoiser uses the same block
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonotok.core.config import check_numbers, dataclass_from_dict
 from sonotok.tokenizer import CheckpointError, ConfigError
 from sonotok.tokenizer.checkpoints import load_strict, read_config, read_weights, resolve
 
@@ -40,6 +41,12 @@ class DenoiserConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
+        check_numbers(
+            self,
+            "",
+            positive=("latent_dim", "dim", "num_heads", "mlp_ratio", "layer_norm_eps"),
+            fraction=("dropout",),
+        )
         if self.dim % self.num_heads:
             raise ConfigError(
                 f"denoiser dim {self.dim} is not divisible by num_heads {self.num_heads}"
@@ -62,14 +69,9 @@ class DenoiserConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> DenoiserConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"denoiser config: unknown keys {unknown}; valid keys are {sorted(known)}"
-            )
-        return cls(**values)
+    def from_dict(cls, values: dict, source: str = "denoiser config") -> DenoiserConfig:
+        """Keys and value types checked (sonotok.core.config); errors name `source`."""
+        return dataclass_from_dict(cls, values, source)
 
     @classmethod
     def tiny(cls, latent_dim: int = 32) -> DenoiserConfig:
@@ -202,7 +204,8 @@ class LatentDenoiser(nn.Module):
                 f"{name_or_path}: config.json has model_type {values.get('model_type')!r}, "
                 f"not {MODEL_TYPE!r}; pass a folder written by EnhancementPipeline.save_pretrained"
             )
-        model = cls(DenoiserConfig.from_dict(values.get("denoiser", {})))
+        where = f"{folder / 'config.json'}: denoiser"
+        model = cls(DenoiserConfig.from_dict(values.get("denoiser", {}), where))
         load_strict(model, read_weights(folder), str(name_or_path))
         return model.eval()
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sonotok.core.config import check_numbers, dataclass_from_dict
+from sonotok.core.errors import ConfigError
 from sonotok.tokenizer import (
     CheckpointError,
     SemanticEncoder,
@@ -23,7 +25,7 @@ from sonotok.tokenizer import (
     VocosDecoder,
     VocosDecoderConfig,
 )
-from sonotok.tokenizer.checkpoints import load_strict, rename_keys, resolve
+from sonotok.tokenizer.checkpoints import load_strict, read_safetensors, rename_keys, resolve
 
 from .chunking import synthesize_chunked
 from .denoiser import DenoiserConfig, LatentDenoiser
@@ -143,10 +145,12 @@ def read_official(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         dumps = sorted(path.glob("*.pt"))
         if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
             import yaml
-            from safetensors.torch import load_file
 
-            config = yaml.safe_load((path / "config.yaml").read_text())
-            return config, load_file(str(path / "model.safetensors"))
+            try:
+                config = yaml.safe_load((path / "config.yaml").read_text())
+            except (yaml.YAMLError, UnicodeDecodeError) as err:
+                raise ConfigError(f"{path / 'config.yaml'}: not valid YAML ({err})") from None
+            return config, read_safetensors(path / "model.safetensors")
         if len(dumps) != 1:
             raise CheckpointError(
                 f"{path}: expected config.yaml + model.safetensors or one .pt checkpoint, found "
@@ -157,10 +161,15 @@ def read_official(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         dump = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise CheckpointError(
-            f"{path}: not a readable dasheng-denoiser checkpoint ({type(err).__name__}: {err}); "
+            f"{path}: not a readable dasheng-denoiser checkpoint "
+            f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); "
             "it must be a torch.save'd dict of plain values and tensors"
         ) from None
-    if not isinstance(dump, dict) or "state_dict" not in dump or "config" not in dump:
+    if (
+        not isinstance(dump, dict)
+        or not isinstance(dump.get("state_dict"), dict)
+        or "config" not in dump
+    ):
         raise CheckpointError(
             f"{path}: expected a dict with 'config' and 'state_dict' (the official dump)"
         )
@@ -169,11 +178,19 @@ def read_official(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 
 def _init_args(config: dict, part: str, source: str) -> dict:
     try:
-        return dict(config[part].get("init_args", {}))
-    except (KeyError, AttributeError):
+        args = config[part].get("init_args", {})
+    except (KeyError, AttributeError, TypeError):
         raise CheckpointError(
             f"{source}: config has no {part!r} section; not a dasheng-denoiser config"
         ) from None
+    if not isinstance(args, dict):
+        raise ConfigError(f"{source}: {part}.init_args must be a mapping, got {args!r:.40}")
+    return dict(args)
+
+
+def _typed(cls, values: dict, source: str, part: str):
+    """A config dataclass from official settings, every value type-checked."""
+    return dataclass_from_dict(cls, values, f"{source}: {part}")
 
 
 def configs_from_official(
@@ -187,10 +204,12 @@ def configs_from_official(
     fe = _init_args(config, "feature_extractor", source)
     name = fe.pop("dasheng_model", "dasheng_base")
     try:
-        encoder = SemanticEncoderConfig.preset(name)
+        encoder = SemanticEncoderConfig.preset(str(name))
     except ValueError as err:
         raise CheckpointError(f"{source}: {err}") from None
-    encoder = SemanticEncoderConfig(**{**encoder.to_dict(), **fe})
+    encoder = _typed(
+        SemanticEncoderConfig, {**encoder.to_dict(), **fe}, source, "feature_extractor"
+    )
     se = _init_args(config, "second_encoder", source)
     bb = _init_args(config, "backbone", source)
     head = _init_args(config, "head", source)
@@ -206,25 +225,37 @@ def configs_from_official(
             f"{source}: widths disagree (encoder {encoder.embed_dim}, blocks {dim}, "
             f"backbone input {bb.get('input_channels')})"
         )
-    denoiser = DenoiserConfig(
-        latent_dim=dim,
-        dim=dim,
-        num_layers=se.get("num_layers", 3),
-        num_heads=se.get("num_heads", 8),
-        mlp_ratio=2.0,  # hard-coded in dasheng_denoiser/models.py
-        qkv_bias=True,
-        layer_norm_eps=1e-5,
-        final_norm=True,
-        residual=False,
+    denoiser = _typed(
+        DenoiserConfig,
+        dict(
+            latent_dim=dim,
+            dim=dim,
+            num_layers=se.get("num_layers", 3),
+            num_heads=se.get("num_heads", 8),
+            mlp_ratio=2.0,  # hard-coded in dasheng_denoiser/models.py
+            qkv_bias=True,
+            layer_norm_eps=1e-5,
+            final_norm=True,
+            residual=False,
+        ),
+        source,
+        "second_encoder",
     )
-    vocoder = VocosDecoderConfig(
-        input_dim=dim,
-        dim=bb.get("dim", 768),
-        intermediate_dim=bb.get("intermediate_dim", 1152),
-        num_layers=bb.get("num_layers", 8),
-        n_fft=head.get("n_fft", 1280),
-        hop_length=head.get("hop_length", 640),
+    vocoder = _typed(
+        VocosDecoderConfig,
+        dict(
+            input_dim=dim,
+            dim=bb.get("dim", 768),
+            intermediate_dim=bb.get("intermediate_dim", 1152),
+            num_layers=bb.get("num_layers", 8),
+            n_fft=head.get("n_fft", 1280),
+            hop_length=head.get("hop_length", 640),
+        ),
+        source,
+        "backbone/head",
     )
+    sizes = ("dim", "intermediate_dim", "num_layers", "n_fft", "hop_length")
+    check_numbers(vocoder, f"{source}: backbone/head", positive=sizes)
     if vocoder.hop_length != encoder.hop_length * encoder.patch_frames:
         raise CheckpointError(
             f"{source}: head hop {vocoder.hop_length} ≠ encoder frame hop "

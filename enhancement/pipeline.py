@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonotok.core.io import check_finite
 from sonotok.tokenizer import AudioInputError, AudioTokenizer, CheckpointError
 from sonotok.tokenizer.audio import (
     check_wave,
@@ -172,6 +173,7 @@ class EnhancementPipeline:
             out = self.enhance(data, sr, strength)
         except AudioInputError as err:
             raise AudioInputError(f"{source}: {err}") from None
+        check_finite(out, "enhanced audio", source)  # a broken model must not write -1s
         write_audio(target, out, sr)
 
     # ---- checkpoints --------------------------------------------------------------------
@@ -187,17 +189,21 @@ class EnhancementPipeline:
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | os.PathLike = DEFAULT_MODEL,
+        name_or_path: str | os.PathLike | None = None,
         tokenizer: AudioTokenizer | str | None = None,
         device: str | torch.device | None = None,
         compute_dtype: torch.dtype | str | None = None,
         **options,
     ) -> EnhancementPipeline:
         """Load an enhancement folder written by `save_pretrained` (or by `sonotok train
-        enhancement`) or the official dasheng-denoiser (hub id, folder or `.pt`).
+        enhancement`) or the official dasheng-denoiser (hub id, folder or `.pt`). None: the
+        default denoiser, offline (DEFAULT_MODEL if cached, else the bundled sonotok-mini one).
 
         tokenizer: override the folder's tokenizer reference. options: chunk_seconds, ...
         """
+        from sonotok.defaults import model_or_default
+
+        name_or_path = model_or_default(name_or_path, "denoiser")
         path = resolve(
             name_or_path,
             allow_patterns=["*.json", "*.safetensors", "*.pt", "*.yaml", "tokenizer/*"],
@@ -207,7 +213,7 @@ class EnhancementPipeline:
             denoiser = LatentDenoiser.from_pretrained(path)
             if not isinstance(tokenizer, AudioTokenizer):
                 ref = tokenizer or values.get("tokenizer")
-                if not ref:
+                if not ref or not isinstance(ref, (str, os.PathLike)):
                     raise CheckpointError(
                         f"{path}/config.json names no tokenizer; pass tokenizer='mispeech/dashengtokenizer' or a folder"
                     )

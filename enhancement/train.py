@@ -31,6 +31,7 @@ from .data import (
     LatentPairs,
     MixedPairs,
     PairedFolders,
+    check_data,
     collate,
 )
 from .denoiser import LatentDenoiser, latent_loss
@@ -128,6 +129,7 @@ def train(
     t = config.train
     output_dir = Path(config.output_dir)
     config.data.kind()
+    check_data(config.data)  # every clip unreadable or silent: one clear error, before any work
     accelerator = Accelerator(
         mixed_precision=t.mixed_precision,
         log_with=t.log_with or None,

@@ -11,6 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from sonotok.core import options
+from sonotok.core.options import resolve_device
+
 DATA_HELP = (
     "a folder of audio files (sub-folders become domains), one audio file, a manifest "
     "(.csv/.tsv/.jsonl with a 'path' column and optional 'id', 'domain', 'caption'), or a "
@@ -36,14 +39,22 @@ def register(subparsers) -> None:
         "files (--decoded), and compare them with the inputs at 16 kHz.",
     )
     rec.add_argument("data", help=DATA_HELP)
-    source = rec.add_mutually_exclusive_group(required=True)
+    source = rec.add_mutually_exclusive_group()
     source.add_argument(
-        "--model", help="tokenizer folder or hub id (e.g. mispeech/dashengtokenizer)"
+        "--model",
+        help="tokenizer folder or hub id (default: mispeech/dashengtokenizer if it is in the "
+        "local Hugging Face cache, else the bundled sonotok-mini tokenizer)",
     )
     source.add_argument(
         "--decoded", help="folder/manifest of decoded files, paired with DATA by id"
     )
-    rec.add_argument("--device", default="cpu", help="device for the tokenizer (default: cpu)")
+    rec.add_argument(
+        "--device",
+        type=options.device,
+        default="auto",
+        help="device for the tokenizer: auto, cpu, cuda, cuda:1, mps (default: auto = cuda if "
+        "available, else cpu)",
+    )
     _common(rec, "runs/eval/reconstruct")
     rec.set_defaults(func=run_reconstruct)
 
@@ -76,7 +87,11 @@ def register(subparsers) -> None:
         default="vggish,panns,clap",
         help="comma-separated: vggish, panns, clap, laion_clap, sonotok (default: vggish,panns,clap)",
     )
-    gen.add_argument("--model", help="tokenizer folder or hub id for the 'sonotok' embedder")
+    gen.add_argument(
+        "--model",
+        help="tokenizer folder or hub id for the 'sonotok' embedder (default: "
+        "mispeech/dashengtokenizer if cached locally, else the bundled sonotok-mini tokenizer)",
+    )
     gen.add_argument("--vggish-weights", help="local vggish-10086976.pth (else downloaded)")
     gen.add_argument("--panns-weights", help="local CNN14 .pth (else downloaded)")
     gen.add_argument("--panns-variant", default="16k", choices=("16k", "32k"), help="CNN14 release")
@@ -92,11 +107,13 @@ def register(subparsers) -> None:
 
 def _common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument(
-        "--out", "-o", default=default_out, help=f"output folder (default {default_out})"
+        "-o", "--output", default=default_out, help=f"output folder (default {default_out})"
     )
+    # the spelling before every command used -o/--output; kept so old scripts still run
+    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument(
         "--examples",
-        type=int,
+        type=options.non_negative_int,
         default=8,
         help="items shown with players in report.html (default 8)",
     )
@@ -122,17 +139,16 @@ def _finish(result: dict, examples, out: str) -> int:
             err["message"] if err["file"] in err["message"] else f"{err['file']}: {err['message']}"
         )
         print(f"error: {message}", file=sys.stderr)
+    for warning in result.get("warnings") or ():
+        print(f"warning: {warning['message']}", file=sys.stderr)
     for name, value in (result.get("set_metrics") or {}).items():
         print(f"{name}: {value if value is None else format(value, '.4f')}")
     for name, s in result["summary"].items():
         if s["mean"] is None:
             continue
-        half = s["ci95_half_width"]
-        print(
-            f"{name}: {s['mean']:.4f}"
-            + (f" ± {half:.4f}" if half is not None else "")
-            + f" (n={s['n']})"
-        )
+        low, high = s["ci95_low"], s["ci95_high"]  # clipped to the metric's range
+        interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
+        print(f"{name}: {s['mean']:.4f}{interval} (n={s['n']})")
     print(f"wrote {json_path} and {html_path}")
     scored = len(result["items"])
     if scored == 0:
@@ -153,10 +169,14 @@ def run_reconstruct(args) -> int:
 
     try:
         items = discover(args.data, args.split)
-        if args.model:
+        if args.decoded is None:
+            from sonotok.defaults import model_or_default
             from sonotok.tokenizer import AudioTokenizer
 
-            tokenizer = AudioTokenizer.from_pretrained(args.model, device=args.device)
+            args.model = model_or_default(args.model, "tokenizer")
+            tokenizer = AudioTokenizer.from_pretrained(
+                args.model, device=resolve_device(args.device)
+            )
             reconstruct = tokenizer_reconstructor(tokenizer)
             settings = {"model": args.model}
         else:
@@ -170,7 +190,7 @@ def run_reconstruct(args) -> int:
     result, examples = evaluate_reconstruction(
         items, reconstruct, num_examples=args.examples, settings=settings
     )
-    return _finish(result, examples, args.out)
+    return _finish(result, examples, args.output)
 
 
 def run_enhance(args) -> int:
@@ -195,7 +215,7 @@ def run_enhance(args) -> int:
         )
     except (EvaluationInputError, MissingDependencyError) as err:
         return _fail(str(err))
-    return _finish(result, examples, args.out)
+    return _finish(result, examples, args.output)
 
 
 def run_generate(args) -> int:
@@ -215,6 +235,10 @@ def run_generate(args) -> int:
     except EvaluationInputError as err:
         return _fail(str(err))
     names = [n.strip() for n in args.embedders.split(",") if n.strip()]
+    if "sonotok" in names:
+        from sonotok.defaults import model_or_default
+
+        args.model = model_or_default(args.model, "tokenizer")
     options = {
         "model": args.model,
         "vggish_weights": args.vggish_weights,
@@ -239,6 +263,8 @@ def run_generate(args) -> int:
         )
     cache = EmbeddingCache(None if args.no_cache else Path(args.cache_dir or default_cache_dir()))
     settings = {"generated": args.generated, "reference": args.reference}
+    if "sonotok" in embedders:
+        settings["model"] = args.model
     if failed:
         settings["embedders_unavailable"] = ", ".join(failed)
     result, examples = evaluate_generation(
@@ -250,5 +276,5 @@ def run_generate(args) -> int:
         num_examples=args.examples,
         settings=settings,
     )
-    status = _finish(result, examples, args.out)
+    status = _finish(result, examples, args.output)
     return max(status, 1) if failed else status

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from sonotok.core.errors import SonotokError
 from sonotok.tokenizer import load_audio
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
@@ -35,7 +36,7 @@ MANIFEST_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 _PATH_COLUMNS = ("path", "audio", "file")
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(SonotokError, ValueError):
     """A dataset, manifest or pairing a user passed cannot be evaluated; the message says why
     and what to do."""
 

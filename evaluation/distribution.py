@@ -51,6 +51,29 @@ def frechet_distance_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 
+# Below this many embeddings per set (or 2 per dimension) a Fréchet distance is mostly its
+# sample-size bias: the estimate shrinks as N grows (Chong & Forsyth 2020, "Effectively
+# Unbiased FID"), so values from different N cannot be compared.
+MIN_FRECHET_SAMPLES = 100
+
+
+def frechet_sample_size_warning(name: str, generated: int, reference: int, dim: int) -> str:
+    """A sentence for the report when either set is small for a ``dim``-dimensional
+    covariance, else ""."""
+    needed = max(MIN_FRECHET_SAMPLES, 2 * dim)
+    n = min(generated, reference)
+    if n >= needed:
+        return ""
+    singular = f"; with N ≤ {dim} its covariance is singular" if n <= dim else ""
+    return (
+        f"{name} is from {generated} generated and {reference} reference embeddings of "
+        f"dimension {dim}, fewer than the {needed} (max of {MIN_FRECHET_SAMPLES} and 2 × "
+        f"dimension) a stable estimate needs{singular}: it is dominated by sample-size bias "
+        "and comparable only with values computed on the same numbers of clips; evaluate more "
+        "clips"
+    )
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))

@@ -20,12 +20,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from sonotok.core.errors import SonotokError
 from sonotok.tokenizer.audio import atomic_path
 
 from .data import Item
 
 
-class EmbedderUnavailableError(RuntimeError):
+class EmbedderUnavailableError(SonotokError, RuntimeError):
     """An embedder's weights or package cannot be loaded; the message says how to get them."""
 
 
@@ -77,10 +78,13 @@ class SonotokEmbedder:
         self.cache_id = cache_id or f"sonotok-{_model_digest(tokenizer)}"
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str) -> SonotokEmbedder:
+    def from_pretrained(cls, name_or_path: str | None = None) -> SonotokEmbedder:
+        """A tokenizer folder or hub id; None: the default tokenizer (official if cached,
+        else the bundled sonotok-mini one), named on stderr."""
+        from sonotok.defaults import model_or_default
         from sonotok.tokenizer import AudioTokenizer
 
-        return cls(AudioTokenizer.from_pretrained(name_or_path))
+        return cls(AudioTokenizer.from_pretrained(model_or_default(name_or_path, "tokenizer")))
 
     @torch.no_grad()
     def embed(self, wave: torch.Tensor) -> dict[str, np.ndarray]:
@@ -154,14 +158,10 @@ def build_embedder(name: str, **options) -> Embedder:
     ``laion_clap_checkpoint``.
     """
     if name == "sonotok":
-        model = options.get("model")
-        if model is None:
-            raise EmbedderUnavailableError(
-                "the sonotok embedder needs a tokenizer; pass --model PATH_OR_HUB_ID"
-            )
+        model = options.get("model")  # None: the default tokenizer, available offline
         if isinstance(model, torch.nn.Module):
             return SonotokEmbedder(model)
-        return SonotokEmbedder.from_pretrained(str(model))
+        return SonotokEmbedder.from_pretrained(None if model is None else str(model))
     if name == "vggish":
         from .vggish import VGGishEmbedder
 

@@ -3,6 +3,8 @@
 Per file, for the enhanced signal (and, as the baseline, for the noisy input, keys prefixed
 ``noisy_``): PESQ (wideband), STOI, SI-SDR against the clean reference; DNSMOS P.835
 SIG / BAK / OVRL (+ P.808), which needs no reference; speaker similarity to the clean speech.
+With noisy inputs, ``change_<metric>`` = enhanced − noisy per file, summarised with a paired
+95% interval (what the enhancer did, not two independent means).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .data import EvaluationInputError, Item, pair
 from .quality import QUALITY_SAMPLE_RATE, SpeakerSimilarity, dnsmos
 from .report import Clip, Example, pick_examples
 from .speech import pesq_wb, si_sdr, stoi
-from .stats import summarize
+from .stats import CHANGE_PREFIX, add_changes, summarize
 
 SIGNAL_METRICS = (
     "pesq", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808",
@@ -72,9 +74,12 @@ def evaluate_enhancement(
     pairs, errors = pair(clean, enhanced, "enhanced")
     noisy_by_id = {it.id: it for it in noisy} if noisy is not None else None
     speaker = SpeakerSimilarity() if speaker_similarity else None
-    metric_names = [m for m in SIGNAL_METRICS if speaker or m != "speaker_similarity"]
-    if noisy is not None:
-        metric_names += [f"noisy_{m}" for m in list(metric_names)]
+    signal_metrics = [m for m in SIGNAL_METRICS if speaker or m != "speaker_similarity"]
+    metric_names = list(signal_metrics)
+    if noisy is not None:  # per metric: noisy, enhanced, change (enhanced − noisy), side by side
+        metric_names = [
+            name for m in signal_metrics for name in (f"noisy_{m}", m, f"{CHANGE_PREFIX}{m}")
+        ]
     error_rows = [{"file": f, "message": m} for f, m in errors]
     chosen = pick_examples(len(pairs), num_examples)
     rows, examples = [], []
@@ -119,6 +124,8 @@ def evaluate_enhancement(
                     metrics={k: scores[k] for k in ("pesq", "stoi", "si_sdr", "dnsmos_ovrl")},
                 )
             )
+    if noisy is not None:
+        add_changes(rows, signal_metrics, baseline="noisy_")
     summary, per_domain = summarize(rows, metric_names)
     result = {
         "task": "enhance",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sonotok.core import options
+
 PROBE_HELP = """\
 Train and test probes on frozen embeddings with the X-ARES protocol: masked mean pooling →
 LayerNorm → Linear, Adam lr 1e-3, batch 32, 10 epochs, cosine to 0.1×lr, best epoch on
@@ -36,7 +38,7 @@ def run(args) -> int:
     from sonotok.tokenizer.config import ConfigError
 
     from .probe import ProbeConfig
-    from .probe_data import embedded_dataset, probe_dataset
+    from .probe_data import embedded_dataset, embedding_model, probe_dataset, unreadable_clips
     from .probe_report import run_probe
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
@@ -82,7 +84,11 @@ def run(args) -> int:
             methods,
             config,
             num_folds=args.folds,
-            settings={"data": args.data, "model": args.model, "features": args.features},
+            settings={
+                "data": args.data,
+                "model": embedding_model(data) or args.model,  # what ran, default included
+                "features": args.features,
+            },
         )
     except (ConfigError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -94,6 +100,14 @@ def run(args) -> int:
             )
             print(f"probe {m}: {values}", file=sys.stderr)
     print(f"probe: wrote {args.output}/metrics.json", file=sys.stderr)
+    unreadable, listing = unreadable_clips(data)
+    if unreadable:  # a mixed batch: the rest was probed, but the run did not use every input
+        print(
+            f"error: {len(unreadable)} clip(s) of {args.data} could not be read and were left "
+            f"out of the probe (first: {unreadable[0].get('error')}); all are listed in {listing}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -128,7 +142,10 @@ def register(subparsers) -> None:
     p.add_argument("--split-column", default=None, help="column with train/validation/test")
     p.add_argument("--fold-column", default=None, help="column with predefined folds")
     p.add_argument(
-        "--folds", type=int, default=5, help="k for stratified k-fold (default: %(default)s)"
+        "--folds",
+        type=options.int_at_least(3),
+        default=5,
+        help="k for stratified k-fold, at least 3 (default: %(default)s)",
     )
     p.add_argument("--split", default=None, help="dataset split to read (load_dataset split=)")
     p.add_argument("--audio-column", default=None, help="column holding audio")
@@ -137,21 +154,31 @@ def register(subparsers) -> None:
         default=None,
         help="where embeddings are cached (default: $XDG_CACHE_HOME/sonotok/embeddings)",
     )
-    p.add_argument("--device", default="auto", help="device for embedding (default: auto)")
+    p.add_argument(
+        "--device",
+        type=options.device,
+        default="auto",
+        help="device for embedding: auto, cpu, cuda, cuda:1, mps (default: auto = cuda if "
+        "available, else cpu)",
+    )
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--batch-size", type=int, default=16, help="clips per embedding pass")
+    p.add_argument(
+        "--batch-size", type=options.positive_int, default=16, help="clips per embedding pass"
+    )
     p.add_argument(
         "--config", default=None, help="probe settings YAML (e.g. configs/probe/xares.yaml)"
     )
-    p.add_argument("--epochs", type=int, default=None, help="default: X-ARES's 10")
-    p.add_argument("--lr", type=float, default=None, help="default: X-ARES's 1e-3")
-    p.add_argument("--probe-batch-size", type=int, default=None, help="default: X-ARES's 32")
-    p.add_argument("--seed", type=int, default=None, help="default: 0")
+    p.add_argument("--epochs", type=options.positive_int, default=None, help="default: X-ARES's 10")
+    p.add_argument("--lr", type=options.positive_float, default=None, help="default: X-ARES's 1e-3")
+    p.add_argument(
+        "--probe-batch-size", type=options.positive_int, default=None, help="default: X-ARES's 32"
+    )
+    p.add_argument("--seed", type=options.seed, default=None, help="default: 0")
     p.set_defaults(func=run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sonotok")
+    parser = options.OptionParser(prog="sonotok")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -113,7 +113,8 @@ def embedded_dataset(
     column is reported before any audio is encoded."""
     import datasets
 
-    from sonotok.tokenizer.cli import AUDIO_EXTENSIONS, pick_device
+    from sonotok.core.options import resolve_device
+    from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
     from sonotok.tokenizer.datasets_io import open_audio_source, open_dataset
     from sonotok.tokenizer.extract import PLAN_FILE, ExtractConfig, extract
 
@@ -155,7 +156,7 @@ def embedded_dataset(
                 "--label-column"
             )
         tokenizer = AudioTokenizer.from_pretrained(
-            model, device=pick_device(device), compute_dtype=dtype
+            model, device=resolve_device(device), compute_dtype=dtype
         )
         print(f"probe: embedding {len(audio.dataset)} clips into {folder}", file=sys.stderr)
         config = ExtractConfig(
@@ -171,6 +172,31 @@ def embedded_dataset(
     else:
         print(f"probe: using cached embeddings in {folder}", file=sys.stderr)
     return datasets.load_from_disk(str(folder))
+
+
+def embedding_model(data) -> str | None:
+    """The model that computed a latent dataset's embeddings, as its extraction plan
+    (extract.json beside the data files) records it; None when the data does not say."""
+    from sonotok.tokenizer.extract import PLAN_FILE
+
+    for entry in getattr(data, "cache_files", None) or []:
+        plan = Path(entry["filename"]).parent / PLAN_FILE
+        if plan.is_file():
+            return json.loads(plan.read_text()).get("model") or None
+    return None
+
+
+def unreadable_clips(data) -> tuple[list[dict], Path | None]:
+    """The rows a latent dataset's extraction could not read (its errors.jsonl: index, error)
+    and that file; ([], None) when the data records none."""
+    from sonotok.tokenizer.extract import ERRORS_FILE
+
+    for entry in getattr(data, "cache_files", None) or []:
+        path = Path(entry["filename"]).parent / ERRORS_FILE
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return [json.loads(line) for line in lines if line.strip()], path
+    return [], None
 
 
 def _class_names(values: list, feature) -> list[str]:

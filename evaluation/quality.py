@@ -15,12 +15,10 @@ import warnings
 
 import numpy as np
 
+from sonotok.core.errors import MissingDependencyError
+
 # DNSMOS and resemblyzer models both take 16 kHz input.
 QUALITY_SAMPLE_RATE = 16000
-
-
-class MissingDependencyError(ImportError):
-    """An optional package a metric needs is not installed."""
 
 
 def _require(module: str, package: str):

@@ -28,6 +28,7 @@ from sonotok.tokenizer import write_audio
 from sonotok.tokenizer.audio import atomic_path
 
 from .spectral import log_mel_image
+from .stats import CHANGE_PREFIX
 
 # Which way is better, for the table headers.
 HIGHER_IS_BETTER = {
@@ -96,23 +97,71 @@ def save_spectrogram_png(path: Path, db: np.ndarray, vmax: float, range_db: floa
         tmp.unlink(missing_ok=True)
 
 
-def _fmt(value, digits: int = 3) -> str:
+def _fmt(value, digits: int = 3, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     return html.escape(str(value))
 
 
 def _metric_header(name: str) -> str:
-    base = name.removeprefix("noisy_")
+    base = name.removeprefix("noisy_").removeprefix(CHANGE_PREFIX)
     arrow = " ↑" if base in HIGHER_IS_BETTER else " ↓" if base in LOWER_IS_BETTER else ""
     if base.startswith("fd_"):
         arrow = " ↓"
     return html.escape(name) + arrow
 
 
+def _interval(s: dict) -> str:
+    if s.get("ci95_low") is None:
+        return "–"
+    return f"[{_fmt(s['ci95_low'])}, {_fmt(s['ci95_high'])}]"
+
+
+def _mean_and_interval(s: dict) -> str:
+    interval = _interval(s)
+    return _fmt(s.get("mean")) + ("" if interval == "–" else f" {interval}")
+
+
+def change_verdict(name: str, s: dict) -> str:
+    """'better' / 'worse' when the change's 95% interval excludes zero, 'unclear' when it
+    holds zero, '–' without an interval (fewer than two files)."""
+    low, high = s.get("ci95_low"), s.get("ci95_high")
+    if low is None or high is None:
+        return "–"
+    if low <= 0 <= high:
+        return "unclear"
+    if name not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+        return "higher" if low > 0 else "lower"
+    return "better" if (low > 0) != (name in LOWER_IS_BETTER) else "worse"
+
+
+def _change_table(summary: dict, bases: Sequence[str]) -> str:
+    """One row per metric: noisy, enhanced and the paired change (enhanced − noisy)."""
+    rows = []
+    for name in bases:
+        before, after = summary[f"noisy_{name}"], summary[name]
+        change = summary[CHANGE_PREFIX + name]
+        rows.append(
+            f"<tr><th>{_metric_header(name)}</th>"
+            f"<td>{_mean_and_interval(before)}</td><td>{_mean_and_interval(after)}</td>"
+            f"<td>{_fmt(change.get('mean'), signed=True)}</td><td>{_interval(change)}</td>"
+            f"<td>{change_verdict(name, change)}</td><td>{change.get('n', 0)}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>metric</th><th>noisy (95% interval)</th>"
+        "<th>enhanced (95% interval)</th><th>change</th><th>change 95% interval</th>"
+        "<th>verdict</th><th>n</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
 def _summary_table(summary: dict) -> str:
+    bases = [n for n in summary if f"noisy_{n}" in summary and f"{CHANGE_PREFIX}{n}" in summary]
+    if bases:  # enhancement: noisy → enhanced with the change, not separate rows
+        paired = {n for b in bases for n in (b, f"noisy_{b}", f"{CHANGE_PREFIX}{b}")}
+        rest = {k: v for k, v in summary.items() if k not in paired}
+        return _change_table(summary, bases) + (_summary_table(rest) if rest else "")
     rows = []
     for name, s in summary.items():
         ci = (
@@ -134,7 +183,9 @@ def _items_table(items: Sequence[dict], metrics: Sequence[str]) -> str:
     head = "".join(f"<th>{_metric_header(m)}</th>" for m in metrics)
     rows = []
     for it in items:
-        cells = "".join(f"<td>{_fmt(it.get(m))}</td>" for m in metrics)
+        cells = "".join(
+            f"<td>{_fmt(it.get(m), signed=m.startswith(CHANGE_PREFIX))}</td>" for m in metrics
+        )
         rows.append(
             f"<tr><td>{html.escape(str(it.get('id')))}</td>"
             f"<td>{html.escape(str(it.get('domain') or ''))}</td>{cells}</tr>"
@@ -184,6 +235,8 @@ thead th{background:#f2f2f2}
 .label{font-weight:600}
 .metrics{color:#555;font-size:0.9em}
 .errors li{color:#a00}
+.warnings li{color:#a60}
+.note{max-width:60em}
 """
 
 
@@ -197,7 +250,10 @@ def write_report(
 
     Args:
         result: {"task", "settings", "summary", "per_domain", "set_metrics", "items",
-            "errors", "metrics"}; ``metrics`` lists the per-item metric names in table order.
+            "errors", "metrics", optional "notes" (sentences shown first) and "warnings"
+            ([{"metric", "message"}])}; ``metrics`` lists the per-item metric names in table
+            order. A summary holding ``noisy_<m>``, ``<m>`` and ``change_<m>`` is shown as one
+            row per metric: noisy, enhanced, change.
         examples: items to show with players and spectrograms.
     Returns:
         (metrics.json path, report.html path)
@@ -213,6 +269,11 @@ def write_report(
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
+    for note in result.get("notes") or ():  # what the numbers mean, in a sentence each
+        parts.append(f"<p class='note'>{html.escape(str(note))}</p>")
+    if result.get("warnings"):
+        lines = "".join(f"<li>{html.escape(str(w['message']))}</li>" for w in result["warnings"])
+        parts.append(f"<h2>Warnings</h2><ul class='warnings'>{lines}</ul>")
     settings = result.get("settings") or {}
     if settings:
         rows = "".join(
@@ -240,7 +301,8 @@ def write_report(
         parts.append("<h2>Examples</h2>" + _examples_html(out, examples))
     if result.get("items"):
         parts.append(
-            "<h2>Per-file metrics</h2>" + _items_table(result["items"], result.get("metrics", []))
+            "<h2>Per-file metrics</h2>"
+            + _items_table(result["items"], result.get("columns") or result.get("metrics", []))
         )
     parts.append("</body></html>\n")
     write_text_atomic(html_path, "".join(parts))

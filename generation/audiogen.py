@@ -22,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .dit import apply_rope
+from sonotok.core.config import check_numbers
+from sonotok.core.errors import ConfigError
+
+from .dit import apply_rope, typed_config
 from .flow import make_scheduler, sway_sigmas
 from .hub import GenerationError, read_json, resolve_pretrained
 from .pipeline import PipelineConfig
@@ -90,11 +93,20 @@ class AudioGenConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config.json") -> AudioGenConfig:
+        """The official config.json: keys and value types checked, errors naming the key."""
+        if not isinstance(data, dict):
+            typed_config(cls, data, source)  # raises, naming what the file holds
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known - _IGNORED_KEYS)
         if unknown:
             raise GenerationError(f"{source}: unknown Dasheng-AudioGen config keys {unknown}")
-        cfg = cls(**{k: v for k, v in data.items() if k in known})
+        cfg = typed_config(cls, {k: v for k, v in data.items() if k in known}, source)
+        sizes = ("sample_rate", "downsampling_ratio", "latent_dim", "content_dim")
+        sizes += ("dit_embed_dim", "dit_depth", "dit_num_heads", "adapter_num_heads")
+        try:
+            check_numbers(cfg, "", positive=sizes)
+        except ConfigError as err:
+            raise GenerationError(f"{source}: {err}") from None
         supported = {
             "dit_context_fusion": ("cross",),
             "dit_ta_context_fusion": ("add",),
@@ -515,25 +527,30 @@ class DashengAudioGen(nn.Module):
         cls, name_or_path: str | os.PathLike, revision: str | None = None
     ) -> DashengAudioGen:
         """Load the official folder / hub id strictly (see the module docstring for the mapping)."""
-        from safetensors.torch import load_file
+        from sonotok.tokenizer.checkpoints import read_safetensors
 
         folder = resolve_pretrained(name_or_path, revision)
         data = read_json(folder / "config.json")
-        if data.get("model_type") != OFFICIAL_MODEL_TYPE:
+        if not isinstance(data, dict) or data.get("model_type") != OFFICIAL_MODEL_TYPE:
+            found = data.get("model_type") if isinstance(data, dict) else type(data).__name__
             raise GenerationError(
-                f"{folder}: model_type {data.get('model_type')!r} is not {OFFICIAL_MODEL_TYPE!r}"
+                f"{folder / 'config.json'}: model_type {found!r} is not {OFFICIAL_MODEL_TYPE!r}"
             )
         model = cls(AudioGenConfig.from_dict(data, str(folder / "config.json")))
         index = folder / "model.safetensors.index.json"
         if (folder / "model.safetensors").is_file():
             files = [folder / "model.safetensors"]
         elif index.is_file():  # sharded checkpoint
-            files = sorted({folder / name for name in read_json(index)["weight_map"].values()})
+            weight_map = read_json(index)
+            weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+            if not isinstance(weight_map, dict):
+                raise GenerationError(f"{index}: no 'weight_map' object; re-download the model")
+            files = sorted({folder / str(name) for name in weight_map.values()})
         else:
             raise GenerationError(f"{folder}: no model.safetensors (or sharded index) found")
         state: dict[str, Tensor] = {}
         for f in files:
-            state.update(load_file(str(f)))
+            state.update(read_safetensors(f))
         load_official_state(model, state, str(folder))
         return model.eval()
 
@@ -722,6 +739,7 @@ def is_official_folder(folder) -> bool:
     if not path.is_file() or (Path(folder) / "pipeline.json").exists():
         return False
     try:
-        return json.loads(path.read_text()).get("model_type") == OFFICIAL_MODEL_TYPE
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(data, dict) and data.get("model_type") == OFFICIAL_MODEL_TYPE

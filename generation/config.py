@@ -9,7 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from .dit import DiTConfig
+from sonotok.core.config import check_numbers
+from sonotok.core.errors import ConfigError
+
+from .dit import DiTConfig, typed_config
 from .flow import FlowMatchingObjective
 from .hub import GenerationError
 from .text import DEFAULT_TEXT_ENCODER
@@ -24,6 +27,15 @@ class DataConfig:
     max_frames: int = 250  # 10 s at 25 Hz; longer rows are randomly cropped
     latent_mean: float | str = 0.0  # "auto": estimate mean/std from up to 256 rows
     latent_std: float | str = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("latent_mean", "latent_std"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value != "auto":
+                raise GenerationError(f"data.{name}={value!r}: give a number or 'auto'")
+        if not isinstance(self.latent_std, str) and self.latent_std <= 0:
+            raise GenerationError(f"data.latent_std must be > 0, got {self.latent_std}")
+        _check(self, "data", positive=("max_frames",))
 
 
 @dataclass
@@ -58,6 +70,29 @@ class TrainConfig:
         None  # tokenizer folder / hub id to decode samples and ship in the pipeline
     )
 
+    def __post_init__(self) -> None:
+        _check(
+            self,
+            "train",
+            positive=("batch_size", "grad_accum", "max_steps", "lr", "checkpoint_every")
+            + ("keep_checkpoints", "log_every", "sample_seconds", "sample_steps"),
+            non_negative=("seed", "weight_decay", "warmup_steps", "grad_clip", "sample_every")
+            + ("sample_guidance",),
+            below_one=("betas", "ema_decay"),
+        )
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise GenerationError(
+                f"train.mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'fp16'"
+            )
+
+
+def _check(settings, prefix: str, **ranges) -> None:
+    """`check_numbers` raising this package's GenerationError."""
+    try:
+        check_numbers(settings, prefix, **ranges)
+    except ConfigError as err:
+        raise GenerationError(str(err)) from None
+
 
 @dataclass
 class GenerationTrainConfig:
@@ -74,47 +109,25 @@ class GenerationTrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def __post_init__(self) -> None:
+        o = self.objective
+        _check(self, "", positive=("text_max_length",))
+        _check(o, "objective", positive=("logit_std", "shift_base_dim"), fraction=("cond_dropout",))
+        if o.density not in ("logit_normal", "uniform"):
+            raise GenerationError(
+                f"objective.density={o.density!r}; choose 'logit_normal' or 'uniform'"
+            )
+
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> GenerationTrainConfig:
-        sections = {
-            "model": DiTConfig,
-            "objective": FlowMatchingObjective,
-            "data": DataConfig,
-            "train": TrainConfig,
-        }
-        scalars = {f.name for f in dataclasses.fields(cls)} - set(sections)
-        unknown = sorted(set(data) - set(sections) - scalars)
-        if unknown:
-            raise GenerationError(
-                f"{source}: unknown keys {unknown}; known: {sorted(set(sections) | scalars)}"
-            )
-        kwargs = _coerce(cls, {k: v for k, v in data.items() if k in scalars}, "")
-        for name, kind in sections.items():
-            values = data.get(name) or {}
-            known = {f.name for f in dataclasses.fields(kind)}
-            bad = sorted(set(values) - known)
-            if bad:
-                raise GenerationError(f"{source}: unknown keys {[f'{name}.{b}' for b in bad]}")
-            kwargs[name] = kind(**_coerce(kind, values, f"{name}."))
-        if isinstance(kwargs["train"].betas, list):
-            kwargs["train"].betas = tuple(kwargs["train"].betas)
-        return cls(**kwargs)
+        """Every key and value type checked (sonotok.core.config); YAML strings such as
+        "3e-4" read as numbers; an empty section means its defaults."""
+        if isinstance(data, dict):
+            data = {k: ({} if v is None and k in _SECTIONS else v) for k, v in data.items()}
+        return typed_config(cls, data, source)
 
 
-def _coerce(kind, values: dict, section: str) -> dict:
-    """Turn YAML strings such as "3e-4" (YAML 1.1 reads them as text) into the fields' numbers."""
-    types = {f.name: str(f.type) for f in dataclasses.fields(kind)}
-    out = dict(values)
-    for key, value in values.items():
-        kind_name = types.get(key, "")
-        if not isinstance(value, str) or not ("float" in kind_name or kind_name.startswith("int")):
-            continue
-        try:
-            out[key] = float(value) if "float" in kind_name else int(value)
-        except ValueError:
-            if "str" not in kind_name:
-                raise GenerationError(f"{section}{key}={value!r}: expected a number") from None
-    return out
+_SECTIONS = ("model", "objective", "data", "train")
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -129,7 +142,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise GenerationError(f"--set {item!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise GenerationError(f"--set {item!r}: the value is not valid YAML ({err})") from None
     return data
 
 
@@ -142,8 +158,10 @@ def load_config(
         path = Path(path)
         if not path.is_file():
             raise GenerationError(f"{path}: config file not found; see configs/generation/")
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise GenerationError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(data, dict):
             raise GenerationError(f"{path}: expected a YAML mapping at the top level")
     apply_overrides(data, overrides or [])

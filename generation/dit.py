@@ -12,17 +12,33 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from sonotok.core.config import check_numbers, dataclass_from_dict
+from sonotok.core.errors import ConfigError
+
 from .hub import GenerationError, atomic_write, read_json, resolve_pretrained, write_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+T = TypeVar("T")
+
+
+def typed_config(cls: type[T], data: Any, source: str) -> T:
+    """`cls` from plain data with every key and type checked (sonotok.core.config), raising
+    this package's GenerationError naming `source` and the key."""
+    try:
+        return dataclass_from_dict(cls, data, source)
+    except (ConfigError, GenerationError) as err:  # GenerationError: a __post_init__ check
+        message = str(err)
+        raise GenerationError(
+            message if message.startswith(source) else f"{source}: {message}"
+        ) from None
 
 
 @dataclass
@@ -47,6 +63,10 @@ class DiTConfig:
     time_freq_dim: int = 256
 
     def __post_init__(self) -> None:
+        sizes = ("latent_dim", "hidden_size", "depth", "num_heads", "context_dim")
+        check_numbers(  # ConfigError: prefixed with the section by the typed-config builder
+            self, "", positive=(*sizes, "mlp_ratio", "adaln_rank", "rope_theta", "time_freq_dim")
+        )
         if self.hidden_size % self.num_heads:
             raise GenerationError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
@@ -62,13 +82,10 @@ class DiTConfig:
                 raise GenerationError(f"{name}={getattr(self, name)!r}; expected one of {allowed}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> DiTConfig:
-        """Build from a dict, rejecting unknown keys with their names."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GenerationError(f"unknown DiT config keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_dict(cls, data: dict, source: str = "DiT config") -> DiTConfig:
+        """Build from a dict: a non-mapping, unknown keys and wrong value types are errors
+        naming `source` and the key."""
+        return typed_config(cls, data, source)
 
     @classmethod
     def tiny(cls, latent_dim: int = 16, context_dim: int = 384) -> DiTConfig:
@@ -370,18 +387,24 @@ class DiT(nn.Module):
         cls, name_or_path: str | os.PathLike, revision: str | None = None, device: str = "cpu"
     ) -> DiT:
         """Load from a folder written by `save_pretrained` or a hub id; strict key check."""
-        from safetensors.torch import load_file
+        from sonotok.tokenizer.checkpoints import read_safetensors
 
         folder = resolve_pretrained(name_or_path, revision)
-        config = DiTConfig.from_dict(read_json(folder / CONFIG_NAME))
+        config = DiTConfig.from_dict(read_json(folder / CONFIG_NAME), str(folder / CONFIG_NAME))
         weights = folder / WEIGHTS_NAME
         if not weights.is_file():
             raise GenerationError(
                 f"{weights}: missing; was this folder written by save_pretrained?"
             )
         model = cls(config)
-        state = load_file(str(weights), device=device)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        state = read_safetensors(weights)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # shape mismatches
+            detail = str(err).splitlines()[-1].strip()
+            raise GenerationError(
+                f"{weights}: weights do not match config.json ({detail}); re-save the model"
+            ) from None
         if missing or unexpected:
             raise GenerationError(
                 f"{weights}: weights do not match config.json (missing {missing[:5]}, "

@@ -160,6 +160,9 @@ def sample(
 ) -> Tensor:
     """Euler-integrate from `noise` [B,T,D] (sigma 1) to latents (sigma 0) on the scheduler's sigmas.
 
+    `scheduler` is one scheduler for all rows or a list with one per row (rows may share one);
+    per-row schedulers let each example keep the sigmas of its own length (the RAE shift), so
+    a row's result does not depend on what it is batched with. All need the same step count.
     CFG: v = v_u + g (v_c - v_u) with the null condition `uncond_context` (zeros when None,
     the training-time dropout); g = 1 skips the unconditional pass.
     Inpainting / continuation: where `known_mask` [B,T] is True the state is replaced by the
@@ -177,14 +180,17 @@ def sample(
         both_ctx = torch.cat([context, uncond_context])
         both_cmask = None if context_mask is None else torch.cat([context_mask, uncond_mask])
         both_xmask = None if x_mask is None else torch.cat([x_mask, x_mask])
-    scheduler._step_index = None  # restart the diffusers scheduler at its first sigma
-    sigmas = scheduler.sigmas.to(noise.device)
+    groups = _row_groups(scheduler, noise.shape[0])
+    sigmas = torch.empty(noise.shape[0], len(groups[0][0].timesteps) + 1, device=noise.device)
+    for sched, rows in groups:
+        sched._step_index = None  # restart the diffusers scheduler at its first sigma
+        sigmas[rows] = sched.sigmas.to(noise.device, sigmas.dtype)
     keep = None if known_mask is None else known_mask[..., None]
-    for i, timestep in enumerate(scheduler.timesteps):
-        sigma = sigmas[i]
+    for i in range(sigmas.shape[1] - 1):
+        sigma = sigmas[:, i, None, None].to(noise.dtype)
         if keep is not None:
             x = torch.where(keep, (1 - sigma) * known + sigma * noise, x)
-        t = sigma.expand(x.shape[0]).to(x.dtype)
+        t = sigmas[:, i].to(x.dtype)
         if do_cfg:
             v_c, v_u = model(
                 torch.cat([x, x]), torch.cat([t, t]), both_ctx, both_xmask, both_cmask
@@ -192,12 +198,32 @@ def sample(
             v = v_u + guidance_scale * (v_c - v_u)
         else:
             v = model(x, t, context, x_mask, context_mask)
-        x = scheduler.step(v, timestep, x, return_dict=False)[0].to(noise.dtype)
+        x = x.clone()
+        for sched, rows in groups:
+            step = sched.step(v[rows], sched.timesteps[i], x[rows], return_dict=False)[0]
+            x[rows] = step.to(noise.dtype)
     if keep is not None:
         x = torch.where(keep, known, x)
     if x_mask is not None:
         x = x * x_mask[..., None].to(x.dtype)
     return x
+
+
+def _row_groups(scheduler, batch: int) -> list[tuple[object, list[int]]]:
+    """[(scheduler, its rows)] from one scheduler or a list of one per row (shared ones once)."""
+    if not isinstance(scheduler, (list, tuple)):
+        return [(scheduler, list(range(batch)))]
+    if len(scheduler) != batch:
+        raise GenerationError(
+            f"{len(scheduler)} schedulers for a batch of {batch}; give one per row"
+        )
+    groups: dict[int, tuple[object, list[int]]] = {}
+    for row, sched in enumerate(scheduler):
+        groups.setdefault(id(sched), (sched, []))[1].append(row)
+    steps = {len(sched.timesteps) for sched, _ in groups.values()}
+    if len(steps) != 1:
+        raise GenerationError(f"per-row schedulers have different step counts {sorted(steps)}")
+    return list(groups.values())
 
 
 def _pad_context(context: Tensor, mask: Tensor | None, length: int) -> tuple[Tensor, Tensor]:

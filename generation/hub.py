@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sonotok.core.errors import SonotokError
+from sonotok.core.io import atomic_write as core_atomic_write
 
-class GenerationError(ValueError):
+
+class GenerationError(SonotokError, ValueError):
     """A problem the user can fix: missing checkpoint, bad config, bad input."""
 
 
@@ -40,18 +42,9 @@ def resolve_pretrained(name_or_path: str | os.PathLike, revision: str | None = N
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
-    """Call `write(tmp_path)` then rename the temp file onto `path` (same folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Call `write(tmp_path)` then rename the temp file onto `path` (sonotok.core.io's helper:
+    umask permissions, no partial file left, DiskFullError on a full disk)."""
+    core_atomic_write(path, lambda tmp: write(str(tmp)))
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

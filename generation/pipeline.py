@@ -9,6 +9,7 @@ Folder layout written by `save_pretrained`:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -19,9 +20,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .dit import DiT
+from .dit import DiT, typed_config
 from .flow import make_scheduler, rae_shift_alpha, sample, set_sigmas
 from .hub import GenerationError, read_json, resolve_pretrained, write_json
+from .splice import DEFAULT_CROSSFADE, splice
 from .text import DEFAULT_TEXT_ENCODER, TextEncoder
 
 PIPELINE_CONFIG = "pipeline.json"
@@ -44,12 +46,25 @@ class PipelineConfig:
     tokenizer: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> PipelineConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GenerationError(f"unknown pipeline config keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_dict(cls, data: dict, source: str = "pipeline config") -> PipelineConfig:
+        """Keys and value types checked; errors name `source` and the key."""
+        config = typed_config(cls, data, source)
+        if config.latent_std <= 0 or config.frame_rate <= 0 or config.sample_rate < 1:
+            raise GenerationError(
+                f"{source}: latent_std, frame_rate and sample_rate must be > 0 "
+                f"(got {config.latent_std}, {config.frame_rate}, {config.sample_rate})"
+            )
+        return config
+
+
+def per_prompt_seeds(seed: int | Sequence[int | None] | None, batch: int) -> list[int | None]:
+    """One seed per prompt: s -> [s, s+1, ...]; a list is taken as given; None -> [None, ...]."""
+    if seed is None or isinstance(seed, int):
+        return [None if seed is None else seed + i for i in range(batch)]
+    seeds = list(seed)
+    if len(seeds) != batch or not all(s is None or isinstance(s, int) for s in seeds):
+        raise GenerationError(f"seed={seed}: give one integer seed (or None) per prompt")
+    return seeds
 
 
 class TextToAudioPipeline:
@@ -100,15 +115,35 @@ class TextToAudioPipeline:
 
     # ---- sampling ------------------------------------------------------------------
     def _noise(
-        self, frames: list[int], seed: int | None, generator: torch.Generator | None
+        self,
+        frames: list[int],
+        seed: int | Sequence[int | None] | None,
+        generator: torch.Generator | None,
     ) -> Tensor:
-        """[B, max(frames), D] noise; with `seed`, example i uses its own seed + i (batch-independent)."""
+        """[B, max(frames), D] noise, each example from its own generator (batch-independent):
+        seed s gives example i the seed s + i; a list gives each example its own seed (None:
+        drawn from `generator` / the global RNG)."""
         d, length = self.dit.config.latent_dim, max(frames)
         noise = torch.zeros(len(frames), length, d)
-        for i, n in enumerate(frames):
-            gen = torch.Generator().manual_seed(seed + i) if seed is not None else generator
+        for i, (n, s) in enumerate(zip(frames, per_prompt_seeds(seed, len(frames)))):
+            gen = torch.Generator().manual_seed(s) if s is not None else generator
             noise[i, :n] = torch.randn(n, d, generator=gen)
         return noise.to(self.device)
+
+    def _schedulers(self, frames: list[int], num_steps: int, sway_coef: float | None) -> list:
+        """One scheduler per example, RAE-shifted by its own length as in training (equal
+        lengths share one), so an example's sigmas do not depend on its batch."""
+        by_length = {}
+        for n in sorted(set(frames)):
+            shift = (
+                rae_shift_alpha(n, self.dit.config.latent_dim, self.config.shift_base_dim)
+                if self.config.shift_base_dim
+                else 1.0
+            )
+            sched = self.scheduler if not by_length else copy.deepcopy(self.scheduler)
+            set_sigmas(sched, num_steps, sway_coef, shift, device=self.device)
+            by_length[n] = sched
+        return [by_length[n] for n in frames]
 
     def _encode_text(self, prompts: Sequence[str]) -> tuple[Tensor, Tensor]:
         states, mask = self.text_encoder(list(prompts))
@@ -122,7 +157,7 @@ class TextToAudioPipeline:
         num_steps: int = 25,
         guidance_scale: float = 5.0,
         negative_prompt: str | Sequence[str] | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int | None] | None = None,
         generator: torch.Generator | None = None,
         sway_coef: float | None = None,
         known: Tensor | None = None,
@@ -130,6 +165,10 @@ class TextToAudioPipeline:
     ) -> tuple[Tensor, Tensor]:
         """Latents [B, T, D] (tokenizer scale, zero past each length) and frame mask [B, T].
 
+        With a seed, an example's result depends only on its prompt, duration, settings and
+        seed, not on the batch: its own noise generator (`seed` + i, or `seed[i]` for a list),
+        sigmas shifted by its own length, and masks that keep padded frames and padded text
+        tokens out of attention.
         `known` [B, T, D] tokenizer latents and `known_mask` [B, T] bool (True = keep) turn this
         into inpainting / continuation: only frames where known_mask is False are generated.
         """
@@ -157,12 +196,7 @@ class TextToAudioPipeline:
             uncond, uncond_mask = self._encode_text(negs)
         cfg = self.config
         coef = cfg.sway_coef if sway_coef is None else sway_coef
-        shift = (
-            rae_shift_alpha(length, self.dit.config.latent_dim, cfg.shift_base_dim)
-            if cfg.shift_base_dim
-            else 1.0
-        )
-        set_sigmas(self.scheduler, num_steps, coef, shift, device=self.device)
+        schedulers = self._schedulers(frames, num_steps, coef)
         if known is not None:
             known = (known.to(self.device).float() - cfg.latent_mean) / cfg.latent_std
             known_mask = known_mask.to(self.device).bool()
@@ -170,7 +204,7 @@ class TextToAudioPipeline:
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             z = sample(
                 self.dit,
-                self.scheduler,
+                schedulers,
                 self._noise(frames, seed, generator),
                 context,
                 x_mask,
@@ -203,9 +237,13 @@ class TextToAudioPipeline:
             raise GenerationError(
                 "this pipeline has no tokenizer to decode latents; pass tokenizer= or use generate_latents()"
             )
-        waves = self.tokenizer.decode(latents)
+        frames = [int(n) for n in mask.sum(1)]
+        if len(set(frames)) == 1:
+            waves = self.tokenizer.decode(latents[:, : frames[0]])
+        else:  # each clip alone: the decoder's convolutions must not see another clip's padding
+            waves = self.tokenizer.decode([z[:n] for z, n in zip(latents, frames)])
         hop = round(self.config.sample_rate / self.config.frame_rate)
-        sizes = [int(n) * hop for n in mask.sum(1)]
+        sizes = [n * hop for n in frames]
         if seconds is not None:
             sizes = [min(n, round(s * self.config.sample_rate)) for n, s in zip(sizes, seconds)]
         return [w[:n].cpu() for w, n in zip(waves, sizes)]
@@ -217,10 +255,11 @@ class TextToAudioPipeline:
         num_steps: int = 25,
         guidance_scale: float = 5.0,
         negative_prompt: str | Sequence[str] | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int | None] | None = None,
         **kwargs,
     ) -> list[Tensor]:
-        """Text -> list of 1-D waveforms at `config.sample_rate`, one per prompt."""
+        """Text -> list of 1-D waveforms at `config.sample_rate`, one per prompt; with a seed
+        (prompt i: `seed` + i, or `seed[i]`) a clip does not depend on the rest of the batch."""
         latents, mask = self.generate_latents(
             prompts, seconds, num_steps, guidance_scale, negative_prompt, seed, **kwargs
         )
@@ -233,24 +272,101 @@ class TextToAudioPipeline:
         audio: Tensor,
         start: float,
         end: float | None = None,
+        crossfade: float = DEFAULT_CROSSFADE,
         **kwargs,
     ) -> list[Tensor]:
-        """Regenerate audio [B, N] between `start` and `end` seconds (None: to the end).
+        """Regenerate `audio` (N,) or (B, N) at `config.sample_rate` between `start` and `end`
+        seconds (None: to the end), one clip per prompt; the rest of the clip comes back as given.
 
-        end=None with start at the clip's end extends nothing; to continue a clip, pad it with
-        silence to the wanted length and regenerate from its original end.
+        Only the latent frames overlapping the span are generated (the others condition them);
+        the output is the input outside [start, end), and over the first and last `crossfade`
+        seconds inside the span it fades (equal power) from the input into the generated audio
+        and back. `kwargs` go to `generate_latents` (num_steps, guidance_scale, seed, ...).
         """
+        prompts, audio = self._edit_inputs(prompts, audio)
+        sr, n = self.config.sample_rate, audio.shape[1]
+        duration = n / sr
+        stop = duration if end is None else float(end)
+        if not 0 <= start < stop <= duration + 0.5 / sr:
+            raise GenerationError(
+                f"span {start:g}-{stop:g} s: need 0 <= start < end <= {duration:.3f} s "
+                "(the clip's length)"
+            )
+        s, e = round(start * sr), min(n, round(stop * sr))
+        if e <= s:
+            raise GenerationError(f"span {start:g}-{stop:g} s is shorter than one sample")
+        generated = self._regenerate(prompts, audio, s, e, n, **kwargs)
+        fade = round(crossfade * sr)
+        audio = audio.expand(len(prompts), -1)
+        return [splice(a, g, s, e, fade, "equal_power") for a, g in zip(audio, generated)]
+
+    @torch.no_grad()
+    def continuation(
+        self,
+        prompts: str | Sequence[str],
+        audio: Tensor,
+        seconds: float,
+        crossfade: float = DEFAULT_CROSSFADE,
+        **kwargs,
+    ) -> list[Tensor]:
+        """`audio` (N,) or (B, N) at `config.sample_rate` followed by `seconds` of new audio
+        generated with the clip as context, one clip per prompt.
+
+        The clip comes back as given except its last `crossfade` seconds, which fade (linearly:
+        there the generated audio re-synthesises the same clip) into the generated audio, so the
+        seam has no click. `kwargs` go to `generate_latents`.
+        """
+        prompts, audio = self._edit_inputs(prompts, audio)
+        if not 0 < seconds < float("inf"):
+            raise GenerationError(f"seconds={seconds}: the continuation needs a positive length")
+        sr, n = self.config.sample_rate, audio.shape[1]
+        total = n + max(1, round(seconds * sr))
+        generated = self._regenerate(prompts, audio, n, total, total, **kwargs)
+        padded = torch.nn.functional.pad(audio, (0, total - n)).expand(len(prompts), -1)
+        fade = min(round(crossfade * sr), n)
+        return [splice(a, g, n - fade, total, fade, "linear") for a, g in zip(padded, generated)]
+
+    def _edit_inputs(self, prompts: str | Sequence[str], audio: Tensor) -> tuple[list[str], Tensor]:
+        """Prompts as a list and audio as float32 (1 or B, N) on the CPU (one clip shared by all
+        prompts, or one per prompt)."""
         if self.tokenizer is None:
             raise GenerationError(
-                "inpainting needs a tokenizer to encode the audio; pass tokenizer="
+                "inpainting and continuation need a tokenizer to encode the audio; pass tokenizer="
             )
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        audio = torch.as_tensor(audio).detach().float().cpu()
         audio = audio[None] if audio.ndim == 1 else audio
-        latents = self.tokenizer.encode(audio.to(self.device))
-        t = torch.arange(latents.shape[1], device=self.device) / self.config.frame_rate
-        regenerate = (t >= start) & (t < (float("inf") if end is None else end))
-        keep = (~regenerate)[None].expand(latents.shape[0], -1)
-        z, mask = self.generate_latents(prompts, known=latents, known_mask=keep, **kwargs)
-        return self._decode(z, mask)
+        if audio.ndim != 2:
+            raise GenerationError(
+                f"audio has shape {tuple(audio.shape)}; pass a mono clip (N,) or a batch (B, N)"
+            )
+        if audio.shape[0] not in (1, len(prompts)):
+            raise GenerationError(
+                f"{audio.shape[0]} clips for {len(prompts)} prompts; give one clip, or one per prompt"
+            )
+        return prompts, audio
+
+    def _regenerate(
+        self, prompts: list[str], audio: Tensor, start: int, end: int, total: int, **kwargs
+    ) -> Tensor:
+        """(B, total) decoded latents of `audio` (B, N <= total) with the frames overlapping
+        samples [start, end) generated and every other frame kept from the encoded clip."""
+        if "seconds" in kwargs:
+            raise GenerationError("seconds= does not apply here: the clip sets the length")
+        hop = self.tokenizer.hop_samples
+        frames = math.ceil(total / hop)
+        n = audio.shape[1]
+        clip = torch.nn.functional.pad(audio, (0, math.ceil(n / hop) * hop - n))
+        encoded = self.tokenizer.encode(clip.to(self.device))
+        known = encoded.new_zeros(len(prompts), frames, encoded.shape[-1])
+        width = min(frames, encoded.shape[1])
+        known[:, :width] = encoded[:, :width]
+        keep = torch.zeros(len(prompts), frames, dtype=torch.bool, device=self.device)
+        keep[:, : min(start // hop, width)] = True
+        keep[:, math.ceil(end / hop) : width] = True
+        z, _ = self.generate_latents(prompts, known=known, known_mask=keep, **kwargs)
+        waves = self.tokenizer.decode(z)
+        return waves[:, :total].float().cpu()
 
     # ---- persistence ---------------------------------------------------------------
     def save_pretrained(
@@ -286,9 +402,17 @@ class TextToAudioPipeline:
         folder = resolve_pretrained(name_or_path, revision)
         if is_official_folder(folder):  # mispeech/Dasheng-AudioGen: same call signature
             return DashengAudioGenPipeline.from_pretrained(folder, tokenizer, text_encoder, device)
-        config = PipelineConfig.from_dict(read_json(folder / PIPELINE_CONFIG))
+        config = PipelineConfig.from_dict(
+            read_json(folder / PIPELINE_CONFIG), str(folder / PIPELINE_CONFIG)
+        )
         dit = DiT.from_pretrained(folder / "dit")
-        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(folder / "scheduler"))
+        try:
+            scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(folder / "scheduler"))
+        except (OSError, ValueError, TypeError) as err:  # missing or damaged scheduler config
+            raise GenerationError(
+                f"{folder / 'scheduler'}: not a readable scheduler config ({type(err).__name__}); "
+                "re-save the pipeline"
+            ) from None
         if text_encoder is None:
             text_encoder = TextEncoder.from_pretrained(config.text_encoder, config.text_max_length)
         if tokenizer is None and (folder / "tokenizer").is_dir():

@@ -10,6 +10,10 @@ import argparse
 import importlib
 import sys
 
+from sonotok import __version__
+from sonotok.core.errors import SonotokError
+from sonotok.core.options import OptionParser
+
 # Modules that contribute subcommands, in the order `--help` lists them.
 _COMMAND_MODULES = (
     "sonotok.tokenizer.cli",
@@ -25,10 +29,11 @@ _COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="sonotok",
         description="Audio latents at 25 Hz: encode, decode, reconstruct, and the tools built on them.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -47,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SonotokError as err:  # bad option, config, model or data from any package: one line
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,18 +22,12 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .audio import atomic_path
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model id or folder that cannot be found locally or downloaded."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint whose contents do not match the model it is loaded into."""
-
+from sonotok.core.config import read_json_object
+from sonotok.core.errors import CheckpointError, ModelNotFoundError
+from sonotok.core.io import atomic_write
 
 # Official DashengTokenizer key → ours (regex, replacement); None = a derived buffer to check.
 OFFICIAL_TOKENIZER_KEYS: list[tuple[str, str | None]] = [
@@ -135,28 +129,55 @@ def resolve(name_or_path: str | os.PathLike, allow_patterns: list[str] | None = 
         raise ModelNotFoundError(
             f"model {name!r}: not a local folder, and it could not be fetched from the Hugging Face Hub "
             f"({type(err).__name__}). On a machine with internet run "
-            f"`huggingface-cli download {name} --local-dir DIR`, copy DIR here and pass it instead "
+            f"`hf download {name} --local-dir DIR`, copy DIR here and pass it instead "
             "(--model DIR, or from_pretrained('DIR'))"
         ) from None
 
 
 def read_config(folder: Path) -> dict:
+    """config.json as a dict; a file that is not a JSON object is a ConfigError naming it."""
     file = folder / "config.json"
     if not file.is_file():
         raise ModelNotFoundError(f"{folder}: no config.json; this is not a model folder")
+    return read_json_object(file)
+
+
+def read_safetensors(file: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All tensors of a .safetensors file; an empty, truncated or foreign file is a
+    CheckpointError naming it (safetensors parses a header only: nothing is executed)."""
     try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{file}: not valid JSON ({err})") from None
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{file}: not a readable safetensors file ({str(err).splitlines()[0]}); it is empty, "
+            "truncated or not a model's weights — re-save or re-download it"
+        ) from None
+
+
+def read_torch_weights(file: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state_dict saved with torch.save, read with weights_only=True: a pickle that would
+    build any other object (or run code) is refused with a CheckpointError, never executed."""
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError, ...: one message
+        raise CheckpointError(
+            f"{file}: refused to load ({type(err).__name__}): not a plain tensor checkpoint — "
+            "sonotok never unpickles objects or code; convert the weights to model.safetensors"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(
+            f"{file}: expected a dict of tensors (a state_dict), got {type(state).__name__}"
+        )
+    return state
 
 
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     """model.safetensors, else pytorch_model.bin read with weights_only=True."""
     st, pt = folder / "model.safetensors", folder / "pytorch_model.bin"
     if st.is_file():
-        return load_file(str(st))
+        return read_safetensors(st)
     if pt.is_file():
-        return torch.load(pt, map_location="cpu", weights_only=True)
+        return read_torch_weights(pt)
     raise ModelNotFoundError(
         f"{folder}: no model.safetensors (or pytorch_model.bin) next to config.json"
     )
@@ -168,16 +189,8 @@ def write_pretrained(
     """config.json + model.safetensors, each written atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(folder / "model.safetensors")
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
-        os.replace(tmp, folder / "model.safetensors")
-    finally:
-        tmp.unlink(missing_ok=True)
-    tmp = atomic_path(folder / "config.json")
-    try:
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        os.replace(tmp, folder / "config.json")
-    finally:
-        tmp.unlink(missing_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    atomic_write(folder / "model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    text = json.dumps(config, indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda tmp: tmp.write_text(text))
     return folder

@@ -14,10 +14,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from .audio import AudioInputError, atomic_path, read_clip, restore_rate_and_length, write_audio
+from sonotok.core import options
+from sonotok.core.errors import SonotokError
+from sonotok.core.io import (
+    check_finite,
+    disk_full_error,
+    is_disk_full,
+    remove_stale_temporaries,
+)
+from sonotok.core.latents import LatentFile
+from sonotok.core.options import resolve_device
+
+from .audio import read_clip, restore_rate_and_length, write_audio
 from .checkpoints import CheckpointError, ModelNotFoundError
 from .config import ConfigError
 
@@ -80,9 +90,12 @@ def expand_inputs(
 
 
 def plan_jobs(args, extensions: tuple[str, ...], suffix: str) -> tuple[list[Job], list[str], int]:
-    """Inputs → jobs with output paths; drops existing outputs unless --overwrite."""
+    """Inputs → jobs with output paths; drops existing outputs unless --overwrite.
+
+    Also removes temporary files a killed earlier run left in the output folders."""
     pairs, problems = expand_inputs(args.inputs, extensions)
     out = Path(args.output)
+    remove_stale_temporaries({out} | {out / stem.parent for _, stem in pairs})
     jobs, seen, skipped = [], {}, 0
     for source, stem in pairs:
         target = out / stem.with_suffix(suffix)
@@ -99,15 +112,24 @@ def plan_jobs(args, extensions: tuple[str, ...], suffix: str) -> tuple[list[Job]
     return jobs, problems, skipped
 
 
-def add_model_options(parser: argparse.ArgumentParser, batch: bool = True) -> None:
+def add_model_options(
+    parser: argparse.ArgumentParser, batch: bool = True, kind: str = "tokenizer"
+) -> None:
+    """The options every model-running command shares; `kind` (tokenizer, denoiser,
+    generation) names the model --model defaults to."""
+    from sonotok.defaults import OFFICIAL
+
     parser.add_argument(
         "--model",
         default=None,
-        help=f"hub id or local folder (default: {DEFAULT_MODEL} if it is in the local Hugging Face "
-        "cache, else the bundled offline sonotok-mini tokenizer)",
+        help=f"{kind} hub id or local folder (default: {OFFICIAL[kind]} if it is in the local "
+        f"Hugging Face cache, else the bundled offline sonotok-mini {kind})",
     )
     parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)"
+        "--device",
+        type=options.device,
+        default="auto",
+        help="auto, cpu, cuda, cuda:1, mps (default: auto = cuda if available, else cpu)",
     )
     parser.add_argument(
         "--dtype",
@@ -118,7 +140,7 @@ def add_model_options(parser: argparse.ArgumentParser, batch: bool = True) -> No
     if batch:
         parser.add_argument(
             "--batch-size",
-            type=int,
+            type=options.positive_int,
             default=8,
             help="files per forward pass (default: %(default)s)",
         )
@@ -126,12 +148,6 @@ def add_model_options(parser: argparse.ArgumentParser, batch: bool = True) -> No
     parser.add_argument(
         "--overwrite", action="store_true", help="replace outputs that already exist"
     )
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def choose_model(args, kind: str = "tokenizer") -> None:
@@ -149,7 +165,7 @@ def load_tokenizer(args):
     choose_model(args)
     try:
         model = AudioTokenizer.from_pretrained(
-            args.model, device=pick_device(args.device), compute_dtype=args.dtype
+            args.model, device=resolve_device(args.device), compute_dtype=args.dtype
         )
     except (ModelNotFoundError, CheckpointError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -161,6 +177,40 @@ def load_tokenizer(args):
     return model
 
 
+# What a bad input (or a full disk) raises: one line for that file and the batch goes on.
+# Anything else is a bug in sonotok and keeps its traceback.
+INPUT_ERRORS = (SonotokError, OSError, ValueError, RuntimeError, MemoryError)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (inode, mtime), to tell the outputs a failed batch wrote."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+def _failure(job: Job, err: BaseException) -> str:
+    """One line for a failed file, naming it once."""
+    text = str(err) or type(err).__name__
+    if isinstance(err, MemoryError):
+        text = f"out of memory ({text}); use a smaller --batch-size or split the file"
+    return text if str(job.source) in text else f"{job.source}: {text}"
+
+
+def _stop_on_full_disk(err: OSError, job: Job, written: int, left: int, failures: list[str]) -> int:
+    """The one line a full disk gets: what was written, what was not; exit status 1."""
+    what = disk_full_error(err, job.target)
+    failed = f", {len(failures)} failed" if failures else ""
+    tqdm.write(
+        f"error: {what}; {written} file(s) written{failed}, {left} not written. Free some space "
+        "and run the same command again: finished outputs are skipped",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def run_jobs(
     jobs: list[Job],
     problems: list[str],
@@ -169,8 +219,9 @@ def run_jobs(
     batch: int,
     what: str,
 ) -> int:
-    """Run `process` on batches of jobs; a failing batch is retried file by file so one
-    bad input costs only itself. Prints one line per failure; returns the exit code."""
+    """Run `process` on batches of jobs; a failing batch is retried file by file (keeping
+    what it wrote) so one bad input costs only itself: one line per failure. A full disk
+    stops the run with one line saying what was written. Returns the exit code."""
     failures = list(problems)
     for p in problems:
         tqdm.write(f"error: {p}", file=sys.stderr)
@@ -178,20 +229,26 @@ def run_jobs(
     with tqdm(total=len(jobs), unit="file", desc=what, disable=None) as bar:
         for i in range(0, len(jobs), batch):
             group = jobs[i : i + batch]
+            before = [_stamp(job.target) for job in group]
             try:
                 process(group)
                 done += len(group)
-            except (AudioInputError, ValueError, OSError):
-                for job in group:
+            except INPUT_ERRORS as err:
+                retry = [j for j, s in zip(group, before) if _stamp(j.target) == s]
+                done += len(group) - len(retry)  # written before the batch failed
+                after = len(jobs) - i - len(group)
+                if is_disk_full(err):
+                    return _stop_on_full_disk(err, group[0], done, len(retry) + after, failures)
+                for n, job in enumerate(retry):
                     try:
                         process([job])
                         done += 1
-                    except (AudioInputError, ValueError, OSError) as err:
-                        message = (
-                            str(err) if str(job.source) in str(err) else f"{job.source}: {err}"
-                        )
-                        failures.append(message)
-                        tqdm.write(f"error: {message}", file=sys.stderr)
+                    except INPUT_ERRORS as err:
+                        if is_disk_full(err):
+                            left = len(retry) - n + after
+                            return _stop_on_full_disk(err, job, done, left, failures)
+                        failures.append(_failure(job, err))
+                        tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             bar.update(len(group))
     summary = f"{what}: {done} written"
     if skipped:
@@ -200,37 +257,6 @@ def run_jobs(
         summary += f", {len(failures)} failed"
     print(summary, file=sys.stderr)
     return 1 if failures else 0
-
-
-# ---- latent files -------------------------------------------------------------------------
-def save_latents(path: Path, latents: torch.Tensor, metadata: dict[str, str]) -> None:
-    """One (T, D) float32 tensor "latents" + string metadata, written atomically."""
-    from safetensors.torch import save_file
-
-    tmp = atomic_path(path)
-    try:
-        save_file(
-            {"latents": latents.detach().float().contiguous().cpu()}, str(tmp), metadata=metadata
-        )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_latents(path: Path) -> tuple[torch.Tensor, dict[str, str]]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            if "latents" not in f.keys():
-                raise ValueError(
-                    f"{path}: no 'latents' tensor; this file was not written by `sonotok encode`"
-                )
-            return f.get_tensor("latents"), f.metadata() or {}
-    except ValueError:
-        raise
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 # ---- commands -----------------------------------------------------------------------------
@@ -244,21 +270,17 @@ def _encode(args) -> int:
         clips = [read_clip(job.source, model.sample_rate) for job in group]
         latents = model.encode([c.wave for c in clips], features=args.features)
         for job, clip, z in zip(group, clips, latents):
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            save_latents(
-                job.target,
+            LatentFile(
                 z,
-                {
-                    "model": str(args.model),
-                    "features": args.features,
-                    "frame_rate": str(model.frame_rate),
-                    "latent_sample_rate": str(model.sample_rate),
-                    "sample_rate": str(clip.original_sample_rate),
-                    "num_samples": str(clip.original_num_samples),
-                    "channels": str(clip.channels),
-                    "source": str(job.source),
-                },
-            )
+                model=str(args.model),
+                features=args.features,
+                frame_rate=model.frame_rate,
+                latent_sample_rate=model.sample_rate,
+                sample_rate=clip.original_sample_rate,
+                num_samples=clip.original_num_samples,
+                channels=clip.channels,
+                source=str(job.source),
+            ).save(job.target)  # refuses NaN/inf latents
 
     return run_jobs(jobs, problems, skipped, process, args.batch_size, "encode")
 
@@ -269,19 +291,21 @@ def _decode(args) -> int:
     if model is None:
         return 2
 
+    warned: set[str | None] = set()
+
     def process(group: list[Job]) -> None:
         for job in group:
-            latents, meta = load_latents(job.source)
-            if meta.get("features", "fused") != "fused":
-                raise ValueError(
-                    f"{job.source}: holds {meta['features']} features; only fused latents can be decoded"
-                )
-            wave = model.decode(latents)
+            latent = LatentFile.load(job.source)
+            warning = latent.validate(model, args.model)  # refuses what cannot decode right
+            if warning and latent.model not in warned:  # once per model that made latents
+                warned.add(latent.model)
+                tqdm.write(f"warning: {warning}", file=sys.stderr)
+            wave = model.decode(latent.latents)
+            check_finite(wave, "decoded audio", job.source)
             if args.sample_rate:
                 rate, length = args.sample_rate, None
             else:
-                rate = int(meta.get("sample_rate", model.sample_rate))
-                length = int(meta["num_samples"]) if "num_samples" in meta else None
+                rate, length = latent.sample_rate or model.sample_rate, latent.num_samples
             wave = restore_rate_and_length(wave, model.sample_rate, rate, length)
             write_audio(job.target, wave, rate)
 
@@ -298,7 +322,9 @@ def _reconstruct(args) -> int:
         clips = [read_clip(job.source, model.sample_rate) for job in group]
         latents = model.encode([c.wave for c in clips])
         for job, clip, z in zip(group, clips, latents):
+            check_finite(z, "latents", job.source)
             wave = model.decode(z)
+            check_finite(wave, "decoded audio", job.source)
             rate = args.sample_rate or clip.original_sample_rate
             length = None if args.sample_rate else clip.original_num_samples
             write_audio(
@@ -338,7 +364,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--sample-rate",
-        type=int,
+        type=options.sample_rate,
         default=None,
         help="write at this rate instead of the original one",
     )
@@ -359,7 +385,10 @@ def register(subparsers) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files, folders or glob patterns")
     p.add_argument(
-        "--sample-rate", type=int, default=None, help="write at this rate instead of the input's"
+        "--sample-rate",
+        type=options.sample_rate,
+        default=None,
+        help="write at this rate instead of the input's",
     )
     p.add_argument(
         "--format",

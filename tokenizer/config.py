@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from sonotok.core.config import check_numbers, convert, dataclass_from_dict
+from sonotok.core.errors import ConfigError
+
 from .acoustic import AcousticProjectionConfig
 from .decoder import VocosDecoderConfig
 from .semantic import SemanticEncoderConfig
@@ -12,16 +15,10 @@ MODEL_TYPE = "sonotok-tokenizer"
 OFFICIAL_MODEL_TYPE = "dashengtokenizer"  # config.json of mispeech/dashengtokenizer
 
 
-class ConfigError(ValueError):
-    """A model configuration that cannot describe a working tokenizer."""
-
-
-def _build(cls, values: dict, where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; valid keys are {sorted(known)}")
-    return cls(**values)
+def _check_sizes(config, section: str) -> None:
+    """Every integer field of a branch config is a size or a count: it must be >= 1."""
+    sizes = [f.name for f in fields(config) if type(getattr(config, f.name)) is int]
+    check_numbers(config, section, positive=sizes)
 
 
 @dataclass
@@ -38,6 +35,9 @@ class TokenizerConfig:
 
     def validate(self) -> None:
         s, a, d = self.semantic, self.acoustic, self.decoder
+        _check_sizes(a, "acoustic")
+        _check_sizes(d, "decoder")
+        check_numbers(self, "", positive=("upsample",))
         if not s.embed_dim == a.embed_dim == d.input_dim:
             raise ConfigError(
                 f"latent widths differ: semantic.embed_dim={s.embed_dim}, acoustic.embed_dim={a.embed_dim}, "
@@ -75,46 +75,56 @@ class TokenizerConfig:
         }
 
     @classmethod
-    def from_dict(cls, values: dict) -> TokenizerConfig:
-        """Our own config.json, or the official DashengTokenizer one (by its model_type)."""
+    def from_dict(cls, values: dict, source: str = "config") -> TokenizerConfig:
+        """Our own config.json, or the official DashengTokenizer one (by its model_type).
+
+        Keys and value types are checked (sonotok.core.config); errors name `source`."""
+        if not isinstance(values, dict):
+            return dataclass_from_dict(cls, values, source)  # raises, naming the type
         values = dict(values)
         model_type = values.pop("model_type", MODEL_TYPE)
         if model_type == OFFICIAL_MODEL_TYPE:
-            return cls.from_official(values)
+            return cls.from_official(values, source)
         if model_type != MODEL_TYPE:
             raise ConfigError(
-                f"config model_type {model_type!r} is not a tokenizer; expected {MODEL_TYPE!r} or {OFFICIAL_MODEL_TYPE!r}"
+                f"{source}: model_type {model_type!r} is not a tokenizer; "
+                f"expected {MODEL_TYPE!r} or {OFFICIAL_MODEL_TYPE!r}"
             )
-        return cls(
-            semantic=_build(SemanticEncoderConfig, values.pop("semantic", {}), "semantic"),
-            acoustic=_build(AcousticProjectionConfig, values.pop("acoustic", {}), "acoustic"),
-            decoder=_build(VocosDecoderConfig, values.pop("decoder", {}), "decoder"),
-            **values,
-        )
+        return dataclass_from_dict(cls, values, source)
 
     @classmethod
-    def from_official(cls, values: dict) -> TokenizerConfig:
+    def from_official(cls, values: dict, source: str = "config") -> TokenizerConfig:
         """Map mispeech/dashengtokenizer's flat config.json onto our nested one."""
-        dim = values.get("embed_dim", 1280)
-        return cls(
-            semantic=SemanticEncoderConfig(
-                embed_dim=dim, depth=values.get("depth", 32), num_heads=values.get("num_heads", 16)
-            ),
-            acoustic=AcousticProjectionConfig(
-                embed_dim=dim,
-                n_mels=values.get("n_mels_patch", 128),
-                hop_length=values.get("hop_length", 160),
-            ),
-            decoder=VocosDecoderConfig(
-                input_dim=dim,
-                dim=values.get("decoder_embed_dim", 1280),
-                intermediate_dim=values.get("decoder_intermediate_size", 5120),
-                num_layers=values.get("decoder_depth", 12),
-                n_fft=values.get("istft_n_fft", 1280),
-                hop_length=values.get("istft_hop", 320),
-            ),
-            upsample=values.get("upsample_tokens", 2),
-        )
+
+        def get(key: str, default: int) -> int:
+            return convert(values.get(key, default), int, f"{source}: {key}")
+
+        dim = get("embed_dim", 1280)
+        try:
+            return cls(
+                semantic=SemanticEncoderConfig(
+                    embed_dim=dim, depth=get("depth", 32), num_heads=get("num_heads", 16)
+                ),
+                acoustic=AcousticProjectionConfig(
+                    embed_dim=dim,
+                    n_mels=get("n_mels_patch", 128),
+                    hop_length=get("hop_length", 160),
+                ),
+                decoder=VocosDecoderConfig(
+                    input_dim=dim,
+                    dim=get("decoder_embed_dim", 1280),
+                    intermediate_dim=get("decoder_intermediate_size", 5120),
+                    num_layers=get("decoder_depth", 12),
+                    n_fft=get("istft_n_fft", 1280),
+                    hop_length=get("istft_hop", 320),
+                ),
+                upsample=get("upsample_tokens", 2),
+            )
+        except ConfigError as err:
+            message = str(err)
+            raise ConfigError(
+                message if message.startswith(source) else f"{source}: {message}"
+            ) from None
 
     @classmethod
     def tiny(cls) -> TokenizerConfig:

@@ -16,10 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from .audio import AudioInputError, atomic_path, check_wave, resample, to_mono
+from .audio import (
+    AudioInputError,
+    atomic_path,
+    check_sample_rate,
+    check_wave,
+    decode_bounded,
+    resample,
+    to_mono,
+)
 from .config import ConfigError
 
 DATA_FILE_BUILDERS = {
@@ -221,6 +228,7 @@ def decode_audio(
         data = np.asarray(value["array"], dtype=np.float32)
         data = data[:, None] if data.ndim == 1 else data
         sr = int(value["sampling_rate"])
+        check_sample_rate(sr, name)
     else:
         if isinstance(value, dict):
             raw, path = value.get("bytes"), value.get("path")
@@ -235,14 +243,12 @@ def decode_audio(
             if not path.is_file():
                 raise AudioInputError(f"{name}: audio file {path} does not exist; check the path")
         target = io.BytesIO(raw) if raw is not None else str(path)
-        try:
-            data, sr = sf.read(target, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-            why = getattr(err, "error_string", None) or str(err)
-            what = "its stored bytes" if raw is not None else str(path)
-            raise AudioInputError(
-                f"{name}: {what} cannot be read as audio ({why}); re-encode it as wav/flac/ogg/mp3"
-            ) from None
+        size = len(raw) if raw is not None else path.stat().st_size
+        what = "its stored bytes" if raw is not None else str(path)
+        mono, sr, _ = decode_bounded(
+            target, f"{name}: {what}", size, mono=True, out_rate=sample_rate
+        )
+        data = mono[:, None]
     if data.shape[0] == 0:
         raise AudioInputError(f"{name}: the audio holds no samples")
     wave = resample(to_mono(data), sr, sample_rate)

@@ -6,6 +6,7 @@ Layout of an output folder OUT:
     .progress/data-00000-of-00042.json   marker: a shard is done only when its marker exists
     state.json, dataset_info.json written when every shard is done → `datasets.load_from_disk(OUT)`
     errors.jsonl                  one line per unreadable row (index, id, message)
+    .progress/source.jsonl        the source's row names (paths or ids) in order, one JSON a line
 
 Shard k holds source rows [k·S, (k+1)·S). Process r of P (under `accelerate launch`) takes
 shards k ≡ r (mod P), so processes never share a shard and the union is every row once.
@@ -13,21 +14,33 @@ A shard is written to a temporary sibling and renamed into place, then its marke
 written the same way, so an interruption leaves either a finished shard or nothing that
 `--resume` would keep. Within a shard, clips are batched by length (bucketing) so little
 compute goes to padding; rows are written back in source order.
+
+`--resume` continues only the same job: the plan records the model (name, a sha256 of the
+weight bytes loaded, parameter dtypes, latent width) and the source listing (row count and a
+sha256 of the row names, or the dataset fingerprint when rows have no names); a resume that
+would load other weights or read a changed listing is refused before anything is touched,
+since rows are matched to shards by position and latents of two models must never mix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from sonotok.core.errors import DataError, ModelOutputError
+from sonotok.core.io import check_finite
 
 from .audio import AudioInputError, atomic_path
 from .config import ConfigError
@@ -39,19 +52,32 @@ LATENT_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": None}
 PLAN_FILE = "extract.json"
 ERRORS_FILE = "errors.jsonl"
 PROGRESS_DIR = ".progress"
-# Fields of the plan that must match for `--resume` to continue an earlier run.
+LISTING_FILE = "source.jsonl"  # in PROGRESS_DIR; `.jsonl`, so never taken for a shard marker
+# Fields of the plan that must match for `--resume` to continue an earlier run (the model
+# and the source listing are checked on their own, with messages naming what changed).
 PLAN_KEYS = (
     "source",
     "split",
     "subset",
     "audio_column",
-    "model",
     "features",
     "pool",
     "latent_dtype",
     "shard_size",
-    "num_rows",
 )
+# What makes latents of one run comparable with another's: the same weights, held in the
+# same dtypes, giving the same width and frame rate.
+MODEL_KEYS = ("model_weights", "model_dtypes", "latent_dim", "frame_rate", "sample_rate")
+# The files `checkpoints.read_weights` loads, in its order of preference.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class ModelChangedError(ConfigError):
+    """`--resume` would load another model than the one the extraction started with."""
+
+
+class SourceChangedError(DataError):
+    """`--resume` would read a source whose rows were added, removed or reordered."""
 
 
 @dataclass
@@ -72,6 +98,7 @@ class ExtractConfig:
     resume: bool = False
     overwrite: bool = False
     model_name: str = ""
+    model_folder: str = ""  # folder the weights were read from: hashed to identify them
     source_info: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -222,6 +249,78 @@ def as_float(array, latent_dtype: str = "float32") -> torch.Tensor:
     return torch.from_numpy(array.astype(np.float32))
 
 
+# ---- what a resume must find unchanged ----------------------------------------------------
+def weights_fingerprint(model: torch.nn.Module, folder: str | Path | None = None) -> str:
+    """Identity of the loaded weights: a sha256 streamed over the folder's config.json and
+    weight file (the bytes that were read; ~2 GB/s, so an 800M-parameter model costs
+    seconds), or, without a folder, over every state_dict tensor's name, dtype, shape and bytes."""
+    folder = Path(folder) if folder else None
+    found = [folder / n for n in WEIGHT_FILES if (folder / n).is_file()] if folder else []
+    digest = hashlib.sha256()
+    if found and (folder / "config.json").is_file():
+        for path in (folder / "config.json", found[0]):
+            digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+            with open(path, "rb") as f:
+                while block := f.read(1 << 23):
+                    digest.update(block)
+        return f"files-sha256:{digest.hexdigest()}"
+    for name, tensor in sorted(model.state_dict().items()):
+        value = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{value.dtype}:{tuple(tensor.shape)}\n".encode())
+        digest.update(value.view(torch.uint8).numpy())
+    return f"params-sha256:{digest.hexdigest()}"
+
+
+def model_identity(model: torch.nn.Module, name: str, folder: str | Path | None) -> dict:
+    """The plan's record of the model (see MODEL_KEYS): equal records give equal latents."""
+    return {
+        "model": name,
+        "model_weights": weights_fingerprint(model, folder),
+        "model_dtypes": sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()}),
+        "latent_dim": model.latent_dim,
+        "frame_rate": model.frame_rate,
+        "sample_rate": model.sample_rate,
+    }
+
+
+def source_items(source: AudioSource) -> tuple[str, list[str] | None]:
+    """What names the source's rows, in order: its file paths (a folder of audio or a
+    manifest), else its id column; (\"fingerprint\", None) when rows have no names."""
+    data = source.dataset
+    if getattr(data.features[source.audio_column], "dtype", None) in ("string", "large_string"):
+        return source.audio_column, [str(v) for v in data[source.audio_column]]
+    if source.id_column is not None:
+        return source.id_column, [str(v) for v in data[source.id_column]]
+    return "fingerprint", None
+
+
+def source_listing(source: AudioSource) -> tuple[dict, list[str] | None]:
+    """The plan's record of the source — row count and a sha256 of the row names in order
+    (or, for a dataset without row names, its `datasets` fingerprint) — and those names."""
+    by, items = source_items(source)
+    if items is None:
+        return {"rows": len(source.dataset), "by": by, "digest": source.dataset._fingerprint}, None
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(json.dumps(item).encode() + b"\n")
+    return {"rows": len(items), "by": by, "digest": digest.hexdigest()}, items
+
+
+def listing_change(old: list[str], new: list[str], noun: str = "row") -> str:
+    """What differs between two listings, e.g. `2 files added ('a.wav', 'b.wav'), 1 file
+    removed ('c.wav')`, or that the same rows now come in another order."""
+
+    def some(names: Counter, what: str) -> str:
+        shown = sorted(names.elements())
+        listed = ", ".join(repr(n) for n in shown[:3]) + (", …" if len(shown) > 3 else "")
+        return f"{len(shown)} {noun}{'' if len(shown) == 1 else 's'} {what} ({listed})"
+
+    added, removed = Counter(new) - Counter(old), Counter(old) - Counter(new)
+    parts = [some(added, "added")] if added else []
+    parts += [some(removed, "removed")] if removed else []
+    return ", ".join(parts) or f"the same {noun}s now come in another order"
+
+
 # ---- one shard ----------------------------------------------------------------------------
 @dataclass
 class DecodedShard:
@@ -252,29 +351,37 @@ class Extractor:
         self.rank = 0
 
     # -- plan / resume --------------------------------------------------------------------
+    @cached_property
+    def identity(self) -> dict:
+        """The model's record in the plan (hashing the weights once per run)."""
+        return model_identity(self.model, self.config.model_name, self.config.model_folder)
+
+    @cached_property
+    def listing(self) -> tuple[dict, list[str] | None]:
+        """The source's record in the plan, and its row names (None: rows have no names)."""
+        return source_listing(self.source)
+
     def plan(self) -> dict:
         info = {k: v for k, v in asdict(self.config).items() if k != "source_info"}
         return {
             **self.config.source_info,
-            "model": self.config.model_name,
+            **self.identity,
             "features": self.config.features,
             "pool": self.config.pool,
             "latent_dtype": self.config.latent_dtype,
             "shard_size": self.config.shard_size,
             "num_rows": self.num_rows,
             "num_shards": len(self.ranges),
-            "latent_dim": self.model.latent_dim,
-            "frame_rate": self.model.frame_rate,
+            "source_listing": self.listing[0],
             "settings": info,
         }
 
     def prepare(self) -> None:
-        """Check or write the plan (main process only; others wait)."""
+        """Check or write the plan (main process only; others wait). A refused resume
+        raises before anything in OUT is touched."""
         plan = self.plan()
         path = self.out / PLAN_FILE
         if path.is_file() and not self.config.overwrite:
-            import json
-
             old = json.loads(path.read_text())
             if not self.config.resume:
                 raise ConfigError(
@@ -288,6 +395,8 @@ class Extractor:
                     f"{[old.get(k) for k in changed]} → {[plan.get(k) for k in changed]}); "
                     "resume with the same settings or pass --overwrite"
                 )
+            self._check_model(old, plan)
+            self._check_source(old, plan)
         elif self.out.exists() and any(self.out.iterdir()) and not self.config.overwrite:
             if not path.is_file():
                 raise ConfigError(
@@ -299,7 +408,81 @@ class Extractor:
         for stale in self.out.glob(".data-*.tmp"):
             stale.unlink(missing_ok=True)  # an interrupted write; never a finished shard
         if not path.is_file() or self.config.overwrite:
+            self._write_listing()  # before the plan: a plan never lacks its listing
             write_json(path, plan)
+
+    def _check_model(self, old: dict, plan: dict) -> None:
+        """Refuse to resume with other weights, dtypes or width than the run started with."""
+        keys = MODEL_KEYS if "model_weights" in old else ("model", "latent_dim")  # older plans
+        if all(old.get(k) == plan.get(k) for k in keys):
+            return
+
+        def describe(p: dict) -> str:
+            weights = str(p.get("model_weights", "not recorded")).split(":")[-1][:12]
+            dtypes = "/".join(p.get("model_dtypes") or ["?"])
+            return f"{p.get('model')!r} ({p.get('latent_dim')}-d, {dtypes}, weights {weights})"
+
+        named = old.get("model") not in (None, "", "None", plan.get("model"))
+        again = "without --resume into a new folder, or pass --overwrite to start again"
+        advice = (
+            f"Resume with --model {old['model']} if it holds those weights; or re-run {again}"
+            if named
+            else f"Re-run {again}"
+        )
+        raise ModelChangedError(
+            f"{self.out}: was started with model {describe(old)} but this run loads "
+            f"{describe(plan)} (--model/--dtype); resuming would mix latents of two models in "
+            f"one dataset, so nothing was done. {advice}"
+        )
+
+    def _check_source(self, old: dict, plan: dict) -> None:
+        """Refuse to resume when rows were added, removed or reordered: shards hold rows by
+        position, so a shifted listing would lose some rows and repeat others."""
+        before, now = old.get("source_listing"), plan["source_listing"]
+        if before is None:  # older plans recorded only the row count
+            if old.get("num_rows") == now["rows"]:
+                return
+            what = f"it had {old.get('num_rows')} rows, now {now['rows']}"
+        elif before == now:
+            return
+        elif before.get("by") == now["by"] and self.listing[1] is not None and self._listed():
+            noun = "file" if now["by"] == self.source.audio_column else "row"
+            what = listing_change(self._read_listing(), self.listing[1], noun)
+        else:
+            what = (
+                f"{before.get('rows')} rows (by {before.get('by')}, {before.get('digest')}) → "
+                f"{now['rows']} rows (by {now['by']}, {now['digest']})"
+            )
+        raise SourceChangedError(
+            f"{self.out}: the source {old.get('source')} changed since this extraction started: "
+            f"{what}. Resuming would lose or duplicate rows, so nothing was done; restore the "
+            "source and resume, re-run without --resume into a new folder, or pass --overwrite "
+            "to start again"
+        )
+
+    def _listing_path(self) -> Path:
+        return self.out / PROGRESS_DIR / LISTING_FILE
+
+    def _listed(self) -> bool:
+        return self._listing_path().is_file()
+
+    def _read_listing(self) -> list[str]:
+        return [json.loads(line) for line in self._listing_path().read_text().splitlines()]
+
+    def _write_listing(self) -> None:
+        """The source's row names, one JSON string a line, so a refused resume can say which
+        files or rows changed (none when the rows have no names)."""
+        items = self.listing[1]
+        path = self._listing_path()
+        if items is None:
+            path.unlink(missing_ok=True)
+            return
+        tmp = atomic_path(path)
+        try:
+            tmp.write_text("".join(json.dumps(item) + "\n" for item in items))
+            publish(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _clear(self) -> None:
         for p in [*self.out.glob("data-*.arrow"), *self.out.glob(".data-*.tmp")]:
@@ -308,6 +491,7 @@ class Extractor:
             (self.out / name).unlink(missing_ok=True)
         for p in (self.out / PROGRESS_DIR).glob("*.json"):
             p.unlink()
+        self._listing_path().unlink(missing_ok=True)
 
     def marker(self, k: int) -> Path:
         return self.out / PROGRESS_DIR / shard_name(k, len(self.ranges)).replace(".arrow", ".json")
@@ -356,6 +540,12 @@ class Extractor:
             rows = [present[j] for j in batch]
             latents = encode_batch(self.model, [shard.waves[i] for i in rows], self.config.features)
             for i, z in zip(rows, latents):
+                try:
+                    check_finite(z, "latents", f"row {shard.start + i}")
+                except ModelOutputError as err:  # NaN/inf output: an error row, never stored
+                    shard.errors.append({"index": shard.start + i, "error": str(err)})
+                    tqdm.write(f"error: {err}", file=sys.stderr)
+                    continue
                 frames = z.shape[0]
                 z = z.mean(0) if self.config.pool == "mean" else z
                 out[i] = (to_storage(z, self.config.latent_dtype), frames)
@@ -464,8 +654,6 @@ class Extractor:
     def finalize(self) -> dict:
         """Once every shard is done: errors.jsonl, dataset_info.json, state.json (so
         `datasets.load_from_disk(OUT)` opens all shards without copying them) and totals."""
-        import json
-
         from datasets import DatasetInfo
 
         missing = [k for k in range(len(self.ranges)) if not self.is_done(k)]

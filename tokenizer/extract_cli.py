@@ -12,18 +12,21 @@ import sys
 
 import torch
 
+from sonotok.core import options
+from sonotok.core.io import disk_full_error, is_disk_full, remove_stale_temporaries
+from sonotok.core.options import OptionParser, resolve_device
+
 from .audio import read_clip
 from .checkpoints import CheckpointError, ModelNotFoundError
 from .cli import (
     AUDIO_EXTENSIONS,
     Job,
     add_model_options,
-    pick_device,
     plan_jobs,
     run_jobs,
 )
 from .config import ConfigError
-from .extract import FEATURES, LATENT_DTYPES, ExtractConfig, extract
+from .extract import FEATURES, LATENT_DTYPES, PROGRESS_DIR, ExtractConfig, extract
 
 EXTRACT_HELP = """\
 Encode every row of an audio dataset once and store the latents as a dataset that trainers
@@ -75,16 +78,21 @@ def _add_feature_options(p: argparse.ArgumentParser, default_pool: str) -> None:
 
 
 def _load_model(args, device: torch.device):
+    """(tokenizer, folder its weights were read from), or None after printing why not. The
+    name (or default) is resolved once, so the files hashed for --resume are those loaded."""
+    from .checkpoints import resolve
     from .cli import choose_model
     from .model import AudioTokenizer
 
     choose_model(args)
     try:
-        model = AudioTokenizer.from_pretrained(args.model, device=device, compute_dtype=args.dtype)
+        # The files from_pretrained fetches; given a folder, it reads that folder as is.
+        folder = resolve(args.model, allow_patterns=["config.json", "*.safetensors"])
+        model = AudioTokenizer.from_pretrained(folder, device=device, compute_dtype=args.dtype)
     except (ModelNotFoundError, CheckpointError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
-    return model
+    return model, folder
 
 
 def _exit_on_sigterm() -> None:
@@ -106,7 +114,7 @@ def run_extract(args) -> int:
     # GPUs (or with --device cpu) coordinate over gloo on the CPU.
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     device = state.device if state.num_processes > 1 or args.device == "auto" else None
-    device = device if device is not None else pick_device(args.device)
+    device = device if device is not None else resolve_device(args.device)
     try:
         config = ExtractConfig(
             output=args.output,
@@ -120,7 +128,6 @@ def run_extract(args) -> int:
             num_workers=args.num_workers,
             resume=args.resume,
             overwrite=args.overwrite,
-            model_name=str(args.model),
             source_info={
                 "source": str(args.source),
                 "split": args.split,
@@ -141,15 +148,20 @@ def run_extract(args) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    model = _load_model(args, device)
-    if model is None:
+    loaded = _load_model(args, device)
+    if loaded is None:
         return 2
+    model, folder = loaded
+    # The model actually loaded (the default resolved), recorded so --resume can refuse another.
+    config.model_name, config.model_folder = str(args.model), str(folder)
     if state.is_main_process:
         print(
             f"extract: {source.description}, {len(source.dataset)} rows, audio column "
             f"{source.audio_column!r} → {args.output} ({state.num_processes} process(es), {device})",
             file=sys.stderr,
         )
+    if state.is_main_process:  # temporaries of a killed earlier run (a running one's are kept)
+        remove_stale_temporaries([args.output, f"{args.output}/{PROGRESS_DIR}"])
     try:
         done = extract(
             model,
@@ -162,6 +174,15 @@ def run_extract(args) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        print(
+            f"error: {disk_full_error(err, err.filename or args.output)}; finished shards are "
+            "kept: free some space and run the same command with --resume",
+            file=sys.stderr,
+        )
+        return 1
     if state.is_main_process:
         totals = done["totals"]
         print(
@@ -205,27 +226,24 @@ def run_embed(args) -> int:
 
 
 def save_embedding(path, embedding: torch.Tensor, metadata: dict[str, str]) -> None:
-    """(D,) or (T, D) float32 → .safetensors (tensor "embedding" + metadata) or .npy, atomically."""
-    import os
+    """(D,) or (T, D) float32 → .safetensors (tensor "embedding" + metadata) or .npy, atomically.
+    NaN/inf embeddings are refused (ModelOutputError) before anything is written."""
     from pathlib import Path
 
     import numpy as np
     from safetensors.torch import save_file
 
-    from .audio import atomic_path
+    from sonotok.core.io import atomic_output, check_finite
 
     path = Path(path)
-    tmp = atomic_path(path)
-    try:
-        value = embedding.detach().float().contiguous().cpu()
+    value = embedding.detach().float().contiguous().cpu()
+    check_finite(value, "embedding", metadata.get("source", path))
+    with atomic_output(path) as tmp:
         if path.suffix == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, value.numpy())
         else:
             save_file({"embedding": value}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def register(subparsers) -> None:
@@ -260,11 +278,14 @@ def register(subparsers) -> None:
         help="storage type of latents; bfloat16 is stored as uint16 bits (see README)",
     )
     p.add_argument(
-        "--shard-size", type=int, default=256, help="rows per shard (default: %(default)s)"
+        "--shard-size",
+        type=options.positive_int,
+        default=256,
+        help="rows per shard (default: %(default)s)",
     )
     p.add_argument(
         "--max-batch-seconds",
-        type=float,
+        type=options.positive_float,
         default=320.0,
         help="cap on padded audio per batch, clips × longest (default: %(default)s)",
     )
@@ -274,7 +295,10 @@ def register(subparsers) -> None:
         help="batch clips in source order instead of length-sorted buckets",
     )
     p.add_argument(
-        "--num-workers", type=int, default=4, help="audio decoding threads (default: %(default)s)"
+        "--num-workers",
+        type=options.positive_int,
+        default=4,
+        help="audio decoding threads (default: %(default)s)",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted run: keep finished shards"
@@ -301,7 +325,7 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sonotok")
+    parser = OptionParser(prog="sonotok")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import nn
 
 from .acoustic import AcousticProjection
-from .audio import SAMPLE_RATE, AudioInputError, check_wave, resample, restore_rate_and_length
 from .checkpoints import (
     OFFICIAL_TOKENIZER_KEYS,
     load_strict,
@@ -24,15 +21,16 @@ from .checkpoints import (
 )
 from .config import OFFICIAL_MODEL_TYPE, TokenizerConfig
 from .decoder import VocosDecoder
+from .interface import AudioInput, Tokenizer, register_tokenizer
 from .mel import num_frames
 from .semantic import SemanticEncoder, stream_tokens
 
 Features = Literal["fused", "semantic", "acoustic"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-AudioInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
 
-class AudioTokenizer(nn.Module):
+@register_tokenizer("sonotok-tokenizer", OFFICIAL_MODEL_TYPE)
+class AudioTokenizer(Tokenizer):
     """Frozen Dasheng semantic encoder + trained mel patch projection → latents; Vocos → audio.
 
     >>> tok = AudioTokenizer.from_pretrained("mispeech/dashengtokenizer")
@@ -40,7 +38,11 @@ class AudioTokenizer(nn.Module):
     >>> audio = tok.decode(z)  # (T * 640,) at 16 kHz
 
     Inputs: one wave (N,), a padded batch (B, N) with optional `attention_mask`, or a
-    list of waves of different lengths; outputs follow the same shape convention.
+    list of waves of different lengths; outputs follow the same shape convention (the
+    `Tokenizer` interface). T = (1 + N // 160) // 4 frames for N samples at 16 kHz.
+    `encode(features=...)`: "fused" (z = z_sem + z_ac, what the decoder expects), "semantic"
+    or "acoustic"; `chunks_per_pass` bounds encoder memory, `decode(chunk_frames=...)` decoder
+    memory — results equal a single pass.
     """
 
     def __init__(self, config: TokenizerConfig | None = None):
@@ -57,6 +59,8 @@ class AudioTokenizer(nn.Module):
         self.decoder = VocosDecoder(config.decoder)
         self.semantic.requires_grad_(False)  # frozen in every use of the tokenizer
         self.eval()
+
+    feature_names = ("fused", "semantic", "acoustic")
 
     # ---- facts ------------------------------------------------------------------------
     @property
@@ -106,56 +110,6 @@ class AudioTokenizer(nn.Module):
         return self
 
     # ---- encoding ---------------------------------------------------------------------
-    def _as_waves(
-        self, audio: AudioInput, attention_mask, sample_rate: int
-    ) -> tuple[list[torch.Tensor], str, list[int]]:
-        """Normalise the accepted input forms to a list of 1-D 16 kHz float32 tensors,
-        the input's form ("single", "batch", "list") and the original lengths."""
-        if isinstance(audio, (torch.Tensor, np.ndarray)):
-            audio = torch.as_tensor(audio)
-            if audio.dim() == 1:
-                waves, kind = [audio], "single"
-            elif audio.dim() == 2:
-                if attention_mask is None:
-                    waves = list(audio)
-                else:
-                    mask = torch.as_tensor(attention_mask)
-                    if mask.shape != audio.shape:
-                        raise AudioInputError(
-                            f"attention_mask shape {tuple(mask.shape)} does not match audio {tuple(audio.shape)}"
-                        )
-                    lengths = mask.to(torch.int64).sum(-1).tolist()
-                    waves = [a[:n] for a, n in zip(audio, lengths)]
-                kind = "batch"
-            else:
-                raise AudioInputError(
-                    f"audio has shape {tuple(audio.shape)}; pass (N,) or (B, N) mono waves "
-                    "(average channels first: wave.mean(0))"
-                )
-        else:
-            waves, kind = [torch.as_tensor(a) for a in audio], "list"
-            if not waves:
-                raise AudioInputError("got an empty list of waves; pass at least one")
-            for i, w in enumerate(waves):
-                if w.dim() != 1:
-                    raise AudioInputError(
-                        f"input {i}: shape {tuple(w.shape)}; each wave in a list must be 1-D (N,)"
-                    )
-        lengths = [w.shape[-1] for w in waves]
-        if sample_rate != self.sample_rate:
-            waves = [
-                torch.from_numpy(
-                    resample(w.detach().cpu().float().numpy(), sample_rate, self.sample_rate)
-                )
-                for w in waves
-            ]
-        device = self.device
-        out = []
-        for i, w in enumerate(waves):
-            check_wave(w, f"input {i}")
-            out.append(w.detach().to(device=device, dtype=torch.float32))
-        return out, kind, lengths
-
     def embed(
         self, waves: list[torch.Tensor], features: Features = "fused", chunks_per_pass: int = 16
     ) -> list[torch.Tensor]:
@@ -183,32 +137,18 @@ class AudioTokenizer(nn.Module):
 
         return stream_tokens(waves, self.config.semantic, chunks_per_pass, segment)
 
-    @torch.no_grad()
-    def encode(
-        self,
-        audio: AudioInput,
-        attention_mask: torch.Tensor | None = None,
-        sample_rate: int = SAMPLE_RATE,
-        features: Features = "fused",
-        chunks_per_pass: int = 16,
-    ) -> torch.Tensor | list[torch.Tensor]:
-        """Audio → latents at 25 Hz.
+    def encode_waves(
+        self, waves: list[torch.Tensor], features: str, chunks_per_pass: int = 16
+    ) -> list[torch.Tensor]:
+        """`Tokenizer.encode`'s per-clip step: `embed` without gradients. `encode(...,
+        chunks_per_pass=N)` bounds how many 10.08 s chunks go through the encoder at once."""
+        with torch.no_grad():
+            return self.embed(waves, features, chunks_per_pass)
 
-        audio: (N,) → (T, D); (B, N) with optional attention_mask (B, N) → (B, T, D),
-        zero past each clip's own T; list of (N_i,) → list of (T_i, D).
-        T = (1 + N // 160) // 4 at 16 kHz; other rates are resampled with soxr first.
-        features: "fused" (z = z_sem + z_ac, what the decoder expects), "semantic" or "acoustic".
-        """
-        waves, kind, _ = self._as_waves(audio, attention_mask, sample_rate)
-        latents = self.embed(waves, features, chunks_per_pass)
-        if kind == "single":
-            return latents[0]
-        if kind == "list":
-            return latents
-        length = max(z.shape[0] for z in latents)
-        return torch.stack(
-            [torch.nn.functional.pad(z, (0, 0, 0, length - z.shape[0])) for z in latents]
-        )
+    def decode_latents(self, latents: torch.Tensor, chunk_frames: int | None = 750) -> torch.Tensor:
+        """`Tokenizer.decode`'s batch step: `synthesize` in overlapping chunks of `chunk_frames`
+        latent frames (`decode(z, chunk_frames=None)`: one pass); equal to a single pass."""
+        return self.synthesize(latents, chunk_frames)
 
     # ---- decoding ---------------------------------------------------------------------
     def _decode_frames(self, latents: torch.Tensor) -> torch.Tensor:
@@ -240,51 +180,6 @@ class AudioTokenizer(nn.Module):
         return audio
 
     @torch.no_grad()
-    def decode(
-        self, latents: torch.Tensor | Sequence[torch.Tensor], chunk_frames: int | None = 750
-    ) -> torch.Tensor | list[torch.Tensor]:
-        """Latents → 16 kHz audio: (T, D) → (T·640,); (B, T, D) → (B, T·640); list → list.
-
-        Long sequences are decoded in overlapping chunks with bounded memory; the
-        output equals a single pass (within float tolerance).
-        """
-        if isinstance(latents, (list, tuple)):
-            return [self.decode(z, chunk_frames) for z in latents]
-        latents = torch.as_tensor(latents)
-        if latents.dim() not in (2, 3) or latents.shape[-1] != self.latent_dim:
-            raise ValueError(
-                f"latents have shape {tuple(latents.shape)}; expected (T, {self.latent_dim}) or (B, T, {self.latent_dim})"
-            )
-        if latents.shape[-2] == 0:
-            raise ValueError("latents have 0 frames; nothing to decode")
-        if not torch.isfinite(latents).all():
-            raise ValueError("latents contain NaN or infinite values")
-        single = latents.dim() == 2
-        audio = self.synthesize(latents[None] if single else latents, chunk_frames)
-        return audio[0] if single else audio
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        audio: AudioInput,
-        attention_mask: torch.Tensor | None = None,
-        sample_rate: int = SAMPLE_RATE,
-    ) -> torch.Tensor | list[torch.Tensor]:
-        """Encode then decode, returning audio at the input's rate and length."""
-        waves, kind, lengths = self._as_waves(audio, attention_mask, sample_rate)
-        outputs = []
-        for z, n in zip(self.embed(waves), lengths):
-            outputs.append(
-                restore_rate_and_length(self.decode(z), self.sample_rate, sample_rate, n)
-            )
-        if kind == "single":
-            return outputs[0]
-        if kind == "list":
-            return outputs
-        width = torch.as_tensor(audio).shape[-1]
-        return torch.stack([torch.nn.functional.pad(y, (0, width - y.shape[-1])) for y in outputs])
-
-    @torch.no_grad()
     def forward(self, audio: AudioInput, attention_mask: torch.Tensor | None = None) -> dict:
         """The reference model's forward: {"embeddings": encode(audio), "audio": decode of them}
         (16 kHz, T · 640 samples)."""
@@ -307,7 +202,7 @@ class AudioTokenizer(nn.Module):
         a downloaded official folder, or a folder written by `save_pretrained`."""
         folder = resolve(name_or_path, allow_patterns=["config.json", "*.safetensors"])
         values = read_config(folder)
-        config = TokenizerConfig.from_dict(values)
+        config = TokenizerConfig.from_dict(values, str(folder / "config.json"))
         state = read_weights(folder)
         if values.get("model_type") == OFFICIAL_MODEL_TYPE:
             state = rename_keys(state, OFFICIAL_TOKENIZER_KEYS)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sonotok.core.config import check_numbers, dataclass_from_dict
+from sonotok.core.errors import ConfigError
 
 from .checkpoints import (
     DASHENG_ENCODER_KEYS,
@@ -50,6 +53,14 @@ class SemanticEncoderConfig:
     f_max: float = 8000.0
     top_db: float = 120.0
 
+    def __post_init__(self):
+        sizes = [f.name for f in fields(self) if type(getattr(self, f.name)) is int]
+        check_numbers(self, "", positive=(*sizes, "mlp_ratio"))
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(
+                f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}"
+            )
+
     # Released Dasheng sizes (Dasheng paper, Table 1).
     @classmethod
     def preset(cls, name: str) -> SemanticEncoderConfig:
@@ -61,7 +72,7 @@ class SemanticEncoderConfig:
         key = name.removeprefix("dasheng-").removeprefix("dasheng_")
         key = {"06B": "0.6B", "12B": "1.2B", "0.6b": "0.6B", "1.2b": "1.2B"}.get(key, key)
         if key not in sizes:
-            raise ValueError(f"unknown Dasheng size {name!r}; choose one of {sorted(sizes)}")
+            raise ConfigError(f"unknown Dasheng size {name!r}; choose one of {sorted(sizes)}")
         return cls(**sizes[key])
 
     def to_dict(self) -> dict:
@@ -334,8 +345,15 @@ _DASHENG_CONFIG_KEYS = {
 
 def _config_from_dasheng(values: dict, source: str) -> SemanticEncoderConfig:
     """Original Dasheng constructor kwargs (Zenodo `config`, HF `encoder_kwargs`) → our config."""
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{source}: the encoder settings must be a mapping, got {type(values).__name__}"
+        )
     for key in ("patch_size", "patch_stride"):
-        if key in values and tuple(values[key]) != (values.get("n_mels", 64), 4):
+        patch = values.get(key)
+        if key in values and (
+            not isinstance(patch, (list, tuple)) or tuple(patch) != (values.get("n_mels", 64), 4)
+        ):
             raise CheckpointError(
                 f"{source}: unsupported {key}={values[key]}; sonotok supports (n_mels, 4) patches"
             )
@@ -348,7 +366,7 @@ def _config_from_dasheng(values: dict, source: str) -> SemanticEncoderConfig:
         for theirs, ours in _DASHENG_CONFIG_KEYS.items()
         if values.get(theirs) is not None
     }
-    return SemanticEncoderConfig(**kwargs)
+    return dataclass_from_dict(SemanticEncoderConfig, kwargs, source)
 
 
 def _load_semantic(name_or_path) -> SemanticEncoder:
@@ -361,9 +379,10 @@ def _load_semantic(name_or_path) -> SemanticEncoder:
             dump = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
             raise CheckpointError(
-                f"{source}: not a readable Dasheng .pt checkpoint ({err})"
+                f"{source}: not a readable Dasheng .pt checkpoint ({type(err).__name__}: "
+                f"{(str(err).splitlines() or [''])[0]}); nothing in it was executed"
             ) from None
-        if not isinstance(dump, dict) or "model" not in dump:
+        if not isinstance(dump, dict) or not isinstance(dump.get("model"), dict):
             raise CheckpointError(
                 f"{source}: expected a dict with 'model' (and 'config'), got {type(dump).__name__}"
             )
@@ -373,12 +392,16 @@ def _load_semantic(name_or_path) -> SemanticEncoder:
         values = read_config(path)
         model_type = values.get("model_type")
         state = read_weights(path)
+        where = f"{path / 'config.json'}"
         if model_type == SEMANTIC_MODEL_TYPE:
-            config = SemanticEncoderConfig(**values["config"])
+            config = dataclass_from_dict(SemanticEncoderConfig, values.get("config"), where)
         elif model_type == "dasheng":  # HF mispeech/dasheng-*: name preset + encoder_kwargs
-            size = SemanticEncoderConfig.preset(values.get("name", "dasheng-base"))
+            size = SemanticEncoderConfig.preset(str(values.get("name", "dasheng-base")))
             sizes = dict(embed_dim=size.embed_dim, depth=size.depth, num_heads=size.num_heads)
-            config = _config_from_dasheng({**sizes, **values.get("encoder_kwargs", {})}, source)
+            kwargs = values.get("encoder_kwargs", {})
+            if not isinstance(kwargs, dict):
+                raise ConfigError(f"{where}: encoder_kwargs must be a mapping")
+            config = _config_from_dasheng({**sizes, **kwargs}, where)
             state = {k.removeprefix("encoder."): v for k, v in state.items()}
             state = rename_keys(state, DASHENG_ENCODER_KEYS)
         else:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checkpoints import CheckpointError, ModelNotFoundError
+from sonotok.core.errors import SonotokError
+from sonotok.core.options import OptionParser, positive_int
+
 from .cli import command_group
-from .config import ConfigError
 
 EXAMPLES = """examples:
   sonotok train tokenizer --config configs/tokenizer/tiny.yaml \\
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stop-after-steps",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="checkpoint and stop after N steps of this invocation (for time-limited jobs; resume later)",
@@ -69,10 +70,14 @@ def run(args) -> int:
     try:
         config = load_config(TokenizerTrainConfig, args.config, args.overrides)
         if args.check:
-            from .train.data import open_source
+            from .train.data import check_data
 
-            sizes = [len(open_source(s)) for s in config.data.sources + config.data.val_sources]
-            print(f"config OK; data sources hold {sizes} items")
+            data = config.data
+            checks = check_data(
+                data.sources + data.val_sources, data.segment_samples, data.silence_db
+            )
+            print(f"config OK; data sources hold {[c.items for c in checks]} items")
+            print("\n".join(f"  {c.summary()}" for c in checks))
             return 0
         from .train.trainer import train_tokenizer
 
@@ -82,7 +87,7 @@ def run(args) -> int:
             args.stop_after_steps,
             None if args.no_tensorboard else "tensorboard",
         )
-    except (ConfigError, CheckpointError, ModelNotFoundError) as err:
+    except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
     if result.model_dir is not None:
@@ -110,7 +115,7 @@ def register(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `python -m sonotok.tokenizer.train_cli` (e.g. under accelerate launch)."""
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="sonotok train tokenizer",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

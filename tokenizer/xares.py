@@ -6,8 +6,9 @@ calls it with no arguments, so a file holding just
     from sonotok.tokenizer.xares import SonotokEncoder
 
 is a complete X-ARES encoder; pick the model and features with the environment
-variables SONOTOK_MODEL (hub id or folder) and SONOTOK_FEATURES (fused, semantic,
-acoustic), or subclass it with other defaults.
+variables SONOTOK_MODEL (hub id or folder; unset: DEFAULT_MODEL if it is in the local
+Hugging Face cache, else the bundled sonotok-mini tokenizer) and SONOTOK_FEATURES (fused,
+semantic, acoustic), or subclass it with other defaults.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ class SonotokEncoder(nn.Module):
         super().__init__()
         from .model import AudioTokenizer
 
-        model = model if model is not None else os.environ.get("SONOTOK_MODEL", DEFAULT_MODEL)
+        if model is None:  # SONOTOK_MODEL, else the default: official if cached, else bundled
+            from sonotok.defaults import model_or_default
+
+            model = model_or_default(os.environ.get("SONOTOK_MODEL") or None, "tokenizer")
         if not isinstance(model, AudioTokenizer):
-            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            from sonotok.core.options import resolve_device
+
+            device = resolve_device(device or "auto")
             model = AudioTokenizer.from_pretrained(
                 model,
                 device=device,

@@ -40,6 +40,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
+from .io import atomic_write
 
 __all__ = ["FORMAT", "STATE_FILE", "CheckpointManager", "load_state", "read_state", "save_state"]
 
@@ -114,9 +115,10 @@ def _write(folder: Path, stem: str, objects: dict[str, Any]) -> None:
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     tree = {name: _encode(value, name, tensors, seen) for name, value in objects.items()}
-    save_file(tensors, str(folder / f"{stem}.safetensors"))
+    atomic_write(folder / f"{stem}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     manifest = {"format": FORMAT, "objects": sorted(objects), "state": tree}
-    (folder / f"{stem}.json").write_text(json.dumps(manifest) + "\n")
+    text = json.dumps(manifest) + "\n"
+    atomic_write(folder / f"{stem}.json", lambda tmp: tmp.write_text(text))
 
 
 def _read(folder: Path, stem: str) -> dict[str, Any]:
@@ -175,7 +177,9 @@ def save_state(folder: str | os.PathLike, objects: dict[str, Any], accelerator=N
     folder = Path(folder)
     rank = accelerator.process_index if accelerator is not None else 0
     if rank == 0:
-        _write(folder, "state", {name: _state_of(obj, accelerator) for name, obj in objects.items()})
+        _write(
+            folder, "state", {name: _state_of(obj, accelerator) for name, obj in objects.items()}
+        )
     _write(folder, f"rng_state_{rank}", {"rng": _rng_state()})
 
 
@@ -272,7 +276,8 @@ class CheckpointManager:
         acc.wait_for_everyone()
         save_state(tmp, self.objects, acc)
         if acc.is_main_process:
-            (tmp / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2) + "\n")
+            text = json.dumps({**state, "step": step}, indent=2) + "\n"
+            atomic_write(tmp / STATE_FILE, lambda path: path.write_text(text))
         acc.wait_for_everyone()
         if acc.is_main_process:
             if final.exists():

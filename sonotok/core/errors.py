@@ -11,7 +11,11 @@ __all__ = [
     "AudioInputError",
     "CheckpointError",
     "ConfigError",
+    "DataError",
+    "DiskFullError",
+    "MissingDependencyError",
     "ModelNotFoundError",
+    "ModelOutputError",
     "SonotokError",
 ]
 
@@ -34,3 +38,25 @@ class ModelNotFoundError(SonotokError, FileNotFoundError):
 
 class CheckpointError(SonotokError, ValueError):
     """A model or training checkpoint that is unreadable or does not match what loads it."""
+
+
+class DataError(ConfigError):
+    """Data (a dataset, manifest, source or pairing) that cannot be used as configured."""
+
+
+class MissingDependencyError(SonotokError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+
+class ModelOutputError(SonotokError, ValueError):
+    """A model produced output that must not be written (NaN or infinite values)."""
+
+
+class DiskFullError(SonotokError, OSError):
+    """No space (or quota) left where outputs are written: nothing more can be written there.
+
+    `errno` is ENOSPC or EDQUOT and `filename` the output being written; str() is the message.
+    """
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()

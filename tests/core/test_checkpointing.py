@@ -184,3 +184,16 @@ def test_resume_refuses_another_global_batch(tmp_path):
     manager.save(4, {"global_batch": 4})
     with pytest.raises(CheckpointError, match="global batch 4"):
         manager.resume("latest", global_batch=8)
+
+
+def test_checkpoint_files_respect_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        manager = CheckpointManager(_Accelerator(), tmp_path, keep=1, objects=_run())
+        folder = manager.save(1, {})
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert set(modes.values()) == {0o644}, modes

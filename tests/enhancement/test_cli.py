@@ -111,3 +111,29 @@ def test_train_then_enhance_from_the_command_line(
     assert sr == 16000 and data.shape == (32000,)
     rc = main(["train", "enhancement", "--config", str(TINY), "--set", "train.lr_typo=1"])
     assert rc == 2 and "unknown config key" in capsys.readouterr().err
+
+
+def test_nan_enhanced_audio_is_an_error_not_a_wav(
+    tmp_path, tiny_tokenizer, tiny_denoiser, tone, capsys
+):
+    import copy
+
+    import torch
+
+    from sonotok.enhancement import EnhancementPipeline, TokenizerDenoiser
+
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    with torch.no_grad():
+        for p in tokenizer.decoder.parameters():  # a corrupt decoder: finite latents, NaN audio
+            p.fill_(float("nan"))
+    model = tmp_path / "model"
+    EnhancementPipeline(TokenizerDenoiser(tokenizer, tiny_denoiser)).save_pretrained(model)
+    for name in ("a.wav", "b.wav"):
+        sf.write(tmp_path / name, tone(16000, 16000, len(name)), 16000)
+    sources = [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    out = tmp_path / "out"
+    assert main(["enhance", *sources, "-o", str(out), "--model", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'a.wav'}: NaN or infinite values in the enhanced audio" in err
+    assert "0 written, 2 failed" in err
+    assert not out.exists() or list(out.iterdir()) == []  # no wav of -32768

@@ -134,8 +134,17 @@ def test_enhance_scores_enhanced_above_noisy(tmp_path, speech, capsys):
         assert s[name]["mean"] > s[f"noisy_{name}"]["mean"], name
     assert s["si_sdr"]["mean"] == pytest.approx(20.0, abs=0.3)
     assert s["noisy_si_sdr"]["mean"] == pytest.approx(0.0, abs=0.3)
+    for name in ("pesq", "stoi", "si_sdr", "dnsmos_ovrl"):  # the change: enhanced − noisy, paired
+        change = s[f"change_{name}"]
+        assert change["mean"] == pytest.approx(s[name]["mean"] - s[f"noisy_{name}"]["mean"])
+        assert change["ci95_low"] <= change["mean"] <= change["ci95_high"]
+    assert s["stoi"]["ci95_high"] <= 1.0 and s["pesq"]["ci95_high"] <= 4.644
     html = (out / "report.html").read_text()
     assert html.count("<audio") == 6 and "noisy" in html
+    # One summary row per metric with noisy, enhanced and the change side by side.
+    assert "<th>noisy (95% interval)</th><th>enhanced (95% interval)</th><th>change</th>" in html
+    assert html.count("<tr><th>pesq ↑</th>") == 1 and "better" in html
+    assert "change_si_sdr: 2" in capsys.readouterr().out  # about +20 dB, with its interval
 
 
 def test_generate_with_offline_embedders(tmp_path, tone, tiny_tokenizer_dir, monkeypatch, capsys):
@@ -155,6 +164,18 @@ def test_generate_with_offline_embedders(tmp_path, tone, tiny_tokenizer_dir, mon
     assert "embedder vggish" in err and "--vggish-weights PATH" in err
     first = _metrics(out)["set_metrics"]["fd_sonotok"]
     assert first > 0 and len(list(cache.rglob("*.npz"))) == 8
+    # 4 clips per set in 32 dimensions: the distance is flagged in metrics.json, report, stderr.
+    data = _metrics(out)
+    assert data["set_metric_samples"]["fd_sonotok"] == {"generated": 4, "reference": 4, "dim": 32}
+    [warning] = data["warnings"]
+    assert warning["metric"] == "fd_sonotok" and "4 generated and 4 reference" in warning["message"]
+    message = warning["message"]
+    assert "fewer than the 100" in message and "covariance is singular" in message
+    assert "<h2>Warnings</h2>" in (out / "report.html").read_text()
+    assert "warning: fd_sonotok is from 4 generated" in err
+    # model-free checks on every generated clip
+    assert [it["duration_s"] for it in data["items"]] == [1.0] * 4
+    assert all(-40 < it["rms_dbfs"] < 0 and 0 < it["peak"] <= 1 for it in data["items"])
     assert main(args[:2] + [str(ref), str(ref)] + args[4:]) == 1
     assert _metrics(out)["set_metrics"]["fd_sonotok"] == pytest.approx(0.0, abs=1e-6)
 
@@ -195,3 +216,32 @@ def test_generate_kl_and_clap_score(tmp_path, tone):
         and scores["1"] == pytest.approx(1 / np.sqrt(2))
         and scores["2"] is None
     )
+
+
+def test_generate_judges_each_clip_by_its_nearest_reference_domain(tmp_path, tone):
+    from sonotok.evaluation import EmbeddingCache, discover, evaluate_generation
+
+    class LoudnessEmbedder:
+        name, sample_rate, cache_id = "loud", 16000, "loud-v1"
+
+        def embed(self, wave):
+            return {"embedding": np.array([[float(wave.abs().mean())]])}
+
+    for side in ("gen", "ref"):
+        for domain, gain in (("quiet", 0.05), ("loud", 1.0)):
+            for i in range(2):
+                wave = gain * tone(16000, seed=i) / np.abs(tone(16000, seed=i)).max()
+                write_audio(tmp_path / side / domain / f"{i}.wav", wave, 16000)
+    loud = tone(16000, seed=5) / np.abs(tone(16000, seed=5)).max()
+    write_audio(tmp_path / "gen" / "quiet" / "wrong.wav", loud, 16000)
+    result, _ = evaluate_generation(
+        discover(tmp_path / "gen"), discover(tmp_path / "ref"), {"loud": LoudnessEmbedder()},
+        cache=EmbeddingCache(None), domain_judge="loud", frechet=False,
+    )  # fmt: skip
+    nearest = {it["id"]: (it["nearest_domain"], it["domain_match"]) for it in result["items"]}
+    assert nearest["quiet/0"] == ("quiet", 1.0) and nearest["loud/1"] == ("loud", 1.0)
+    assert nearest["quiet/wrong"][1] == 0.0  # a loud clip where a quiet one was asked for
+    assert result["set_metrics"]["domain_match"] == pytest.approx(4 / 5)
+    assert "fd_loud" not in result["set_metrics"] and "nearest_domain" in result["columns"]
+    with pytest.raises(ValueError, match="domain_judge 'clap'"):
+        evaluate_generation([], [], {"loud": LoudnessEmbedder()}, domain_judge="clap")

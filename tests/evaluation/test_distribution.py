@@ -88,3 +88,15 @@ def test_kl_sigmoid_matches_bernoulli_definition():
     p, q = 1 / (1 + np.exp(-a)), 1 / (1 + np.exp(-b))
     expected = np.sum(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)))
     assert kl_divergence_sigmoid(a, b)[0] == pytest.approx(expected)
+
+
+def test_small_sets_get_a_sample_size_warning():
+    from sonotok.evaluation.distribution import frechet_sample_size_warning
+
+    assert frechet_sample_size_warning("fd_x", 600, 520, dim=256) == ""  # ≥ 2 × 256 each
+    assert frechet_sample_size_warning("fd_x", 150, 150, dim=10) == ""  # ≥ 100
+    mid = frechet_sample_size_warning("fd_x", 300, 1000, dim=256)
+    assert "300 generated and 1000 reference" in mid and "fewer than the 512" in mid
+    assert "singular" not in mid
+    tiny = frechet_sample_size_warning("fd_vggish", 8, 8, dim=128)
+    assert tiny.startswith("fd_vggish is from 8") and "covariance is singular" in tiny

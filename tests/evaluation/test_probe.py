@@ -336,3 +336,24 @@ def test_probe_dataset_reads_events_and_label_lists_from_a_latent_dataset():
     torch.testing.assert_close(frame.pooled, torch.tensor([[1.0] * 4, [2.0] * 4]))
     multi = probe_dataset(ds, "multilabel")
     assert multi.classes == ["a", "b"] and multi.targets.tolist() == [[1, 1], [0, 1]]
+
+
+def test_probe_with_an_unreadable_clip_probes_the_rest_and_exits_1(
+    tmp_path, tiny_tokenizer_dir, capsys
+):
+    rng = np.random.default_rng(7)
+    root = tmp_path / "classes"
+    for kind in SOURCES:
+        (root / kind).mkdir(parents=True)
+        for i in range(6):
+            sf.write(root / kind / f"{i}.wav", clip([kind], SR // 2, rng), SR, subtype="FLOAT")
+    (root / "tone" / "corrupt.wav").write_bytes(b"RIFF" + bytes(40))
+    argv = ["probe", str(root), "--model", tiny_tokenizer_dir, "--features", "acoustic"]
+    argv += ["--methods", "knn", "--folds", "3", "--cache-dir", str(tmp_path / "cache")]
+    for run in ("first", "cached"):  # the cached embeddings remember the unreadable clip
+        assert main([*argv, "-o", str(tmp_path / run)]) == 1
+        err = capsys.readouterr().err
+        assert f"error: 1 clip(s) of {root} could not be read" in err and "errors.jsonl" in err
+        assert "corrupt.wav" in err
+        report = json.loads((tmp_path / run / "metrics.json").read_text())
+        assert report["num_clips"] == 18 and len(report["knn"]["rounds"]) == 3

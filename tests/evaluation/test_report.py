@@ -88,3 +88,18 @@ def test_browser_check_catches_a_missing_image(tmp_path, tone):
 def test_examples_are_spread_over_the_items():
     assert pick_examples(10, 3) == {0, 4, 9} or pick_examples(10, 3) == {0, 5, 9}
     assert pick_examples(2, 8) == {0, 1} and pick_examples(0, 8) == set()
+
+
+def test_change_verdict_reads_the_interval_and_the_metric_direction():
+    from sonotok.evaluation.report import change_verdict
+
+    up, down, spans = (0.1, 0.5), (-0.5, -0.1), (-0.1, 0.5)
+
+    def verdict(name, interval):
+        return change_verdict(name, {"ci95_low": interval[0], "ci95_high": interval[1]})
+
+    got = (verdict("pesq", up), verdict("pesq", down), verdict("pesq", spans))
+    assert got == ("better", "worse", "unclear")
+    assert (verdict("mel_distance", up), verdict("mel_distance", down)) == ("worse", "better")
+    assert verdict("duration_s", up) == "higher"
+    assert change_verdict("pesq", {"mean": 0.3, "ci95_low": None, "ci95_high": None}) == "–"

@@ -195,3 +195,25 @@ def test_inpainting_keeps_known_frames_exactly():
     )
     assert torch.equal(out[keep], known[keep])
     assert (out[~keep] - known[~keep]).abs().min() > 0
+
+
+def test_per_row_schedulers_equal_separate_runs_with_each_shift():
+    """Each row keeps the sigmas of its own RAE shift, whatever it is batched with."""
+    model = _tiny_model()
+    g = torch.Generator().manual_seed(0)
+    noise, ctx = torch.randn(3, 6, 4, generator=g), torch.randn(3, 3, 6, generator=g)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    schedulers = [make_scheduler(), make_scheduler()]
+    set_sigmas(schedulers[0], 5, -1.0, 2.0)
+    set_sigmas(schedulers[1], 5, -1.0, 1.0)
+    rows = [schedulers[0], schedulers[1], schedulers[0]]
+    together = sample(model, rows, noise, ctx, mask, guidance_scale=2.0)
+    for i, sched in enumerate(rows):
+        one = slice(i, i + 1)
+        alone = sample(model, sched, noise[one], ctx[one], mask[one], guidance_scale=2.0)
+        torch.testing.assert_close(together[one], alone, rtol=0, atol=1e-5)
+    other = sample(model, schedulers[1], noise[:1], ctx[:1], mask[:1], guidance_scale=2.0)
+    assert (together[0] - other[0]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="one per row"):
+        sample(model, schedulers, noise, ctx)

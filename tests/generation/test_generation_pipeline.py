@@ -173,3 +173,81 @@ def test_pipeline_can_name_a_shared_tokenizer_instead_of_copying_it(
     a = pipe(["rain on a roof"], seconds=0.5, num_steps=3, seed=2)
     b = loaded(["rain on a roof"], seconds=0.5, num_steps=3, seed=2)
     torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-6)
+
+
+def test_audio_depends_only_on_prompt_seconds_and_seed_not_on_the_batch(pipe):
+    """Batch sizes 1, 2 and 3 with mixed durations and prompt lengths give the same clips."""
+    prompts = ["a dog barks", "rain falling on a tin roof at night with distant thunder", "wind"]
+    seconds, seeds = [1.0, 0.6, 0.84], [11, 12, 13]
+    kw = dict(num_steps=3, guidance_scale=3.0)
+    alone = [pipe([p], seconds=[s], seed=[k], **kw)[0] for p, s, k in zip(prompts, seconds, seeds)]
+    together = pipe(prompts, seconds=seconds, seed=seeds, **kw)
+    pairs = pipe(prompts[:2], seconds=seconds[:2], seed=seeds[:2], **kw)
+    # the first prompt next to a longer clip and a different neighbour
+    mixed = pipe([prompts[0], "a long drone"], seconds=[1.0, 2.0], seed=[11, 99], **kw)
+    for i, wave in enumerate(alone):
+        assert wave.shape == (round(seconds[i] * 16000),) and wave.abs().max() > 0
+        torch.testing.assert_close(together[i], wave, rtol=0, atol=1e-5)
+        if i < 2:
+            torch.testing.assert_close(pairs[i], wave, rtol=0, atol=1e-5)
+    torch.testing.assert_close(mixed[0], alone[0], rtol=0, atol=1e-5)
+
+
+def test_an_int_seed_gives_prompt_i_seed_plus_i_and_a_list_one_seed_each(pipe):
+    kw = dict(seconds=0.4, num_steps=2)
+    a, b = pipe.generate_latents(["a", "b"], seed=4, **kw)[0]
+    torch.testing.assert_close(
+        b[None], pipe.generate_latents(["b"], seed=5, **kw)[0], atol=1e-5, rtol=0
+    )
+    c, d = pipe.generate_latents(["a", "b"], seed=[5, 4], **kw)[0]
+    torch.testing.assert_close(
+        c[None], pipe.generate_latents(["a"], seed=5, **kw)[0], atol=1e-5, rtol=0
+    )
+    assert (a - c).abs().max() > 0.1
+    with pytest.raises(GenerationError, match="one integer seed"):
+        pipe.generate_latents(["a", "b"], seed=[1], **kw)
+
+
+def test_inpaint_returns_the_input_outside_the_span(pipe, tokenizer):
+    g = torch.Generator().manual_seed(0)
+    audio = 0.1 * torch.randn(16000, generator=g)
+    out = pipe.inpaint("a door slams", audio, start=0.4, end=0.7, num_steps=3, seed=0)[0]
+    s, e, fade = 6400, 11200, 800  # 0.4 s, 0.7 s, 50 ms crossfade inside the span
+    assert out.shape == audio.shape
+    torch.testing.assert_close(out[:s], audio[:s], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out[e:], audio[e:], rtol=0, atol=1e-6)
+    middle = slice(s + fade, e - fade)
+    assert (out[middle] - audio[middle]).abs().mean() > 0.02  # regenerated
+    # the crossfade starts at the input: its first sample is almost all original
+    assert (out[s] - audio[s]).abs() < 0.05 * (out[middle] - audio[middle]).abs().max()
+    recon = tokenizer.decode(tokenizer.encode(audio))[:16000]
+    assert (recon[:s] - audio[:s]).abs().max() > 0.05  # what the old whole-clip output was
+
+
+def test_inpaint_seed_and_batch_of_prompts(pipe):
+    audio = 0.1 * torch.randn(12000, generator=torch.Generator().manual_seed(1))
+    kw = dict(start=0.2, end=0.5, num_steps=2)
+    both = pipe.inpaint(["a door", "a bell"], audio, seed=[3, 4], **kw)
+    torch.testing.assert_close(
+        both[1], pipe.inpaint(["a bell"], audio, seed=4, **kw)[0], rtol=0, atol=1e-5
+    )
+    assert (both[0] - both[1]).abs().max() > 1e-3
+    with pytest.raises(GenerationError, match="span"):
+        pipe.inpaint(["a"], audio, start=0.5, end=0.2)
+    with pytest.raises(GenerationError, match="span"):
+        pipe.inpaint(["a"], audio, start=0.1, end=2.0)
+    with pytest.raises(GenerationError, match="2 clips for 3 prompts"):
+        pipe.inpaint(["a", "b", "c"], torch.stack([audio, audio]), **kw)
+
+
+def test_continuation_keeps_the_clip_and_appends_new_audio(pipe):
+    audio = 0.1 * torch.randn(8000, generator=torch.Generator().manual_seed(2))
+    out = pipe.continuation(["a dog barks"], audio, seconds=0.5, num_steps=2, seed=0)[0]
+    assert out.shape == (16000,)
+    fade = 800  # the clip's last 50 ms fade into the generated audio
+    torch.testing.assert_close(out[: 8000 - fade], audio[: 8000 - fade], rtol=0, atol=1e-6)
+    assert (out[8000 - fade : 8000] - audio[-fade:]).abs().max() > 0
+    assert out[8000:].abs().mean() > 1e-3
+    bare = pipe.continuation(["a dog barks"], audio, seconds=0.5, num_steps=2, seed=0, crossfade=0)
+    torch.testing.assert_close(bare[0][:8000], audio, rtol=0, atol=1e-6)
+    torch.testing.assert_close(bare[0][8000:], out[8000:], rtol=0, atol=1e-6)

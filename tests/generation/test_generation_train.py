@@ -123,7 +123,7 @@ def test_batches_cover_each_epoch_once_and_split_across_processes():
 
 
 def test_bad_configs_and_datasets_give_clear_errors(dataset, tmp_path):
-    with pytest.raises(GenerationError, match="unknown keys"):
+    with pytest.raises(GenerationError, match="unknown config key model.width"):
         load_config(TINY, ["model.width=3"])
     with pytest.raises(GenerationError, match="key=value"):
         load_config(TINY, ["train.lr"])

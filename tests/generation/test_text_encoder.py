@@ -67,3 +67,12 @@ def test_t5_style_encoder_uses_the_encoder_stack_only(tmp_path):
     assert type(encoder.model).__name__ == "T5EncoderModel" and encoder.dim == 16
     states, mask = encoder(["a dog barks", "rain"])
     assert states.shape[0] == 2 and states.shape[2] == 16 and mask[1].sum() < mask[0].sum()
+
+
+def test_token_states_do_not_depend_on_the_padding_of_a_batch(text_encoder):
+    """A short prompt padded next to a long one keeps its states (padding is masked)."""
+    alone, mask_alone = text_encoder(["a dog barks"])
+    batch, mask = text_encoder(["a dog barks", "heavy rain on a tin roof with distant thunder"])
+    n = int(mask_alone.sum())
+    assert int(mask[0].sum()) == n and mask.shape[1] > n
+    torch.testing.assert_close(batch[0, :n], alone[0], rtol=0, atol=1e-5)

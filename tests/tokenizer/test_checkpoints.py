@@ -147,7 +147,104 @@ def test_not_a_model(tmp_path):
 
 def test_hub_id_offline_gives_actionable_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(
-        ModelNotFoundError, match="huggingface-cli download mispeech/dashengtokenizer"
-    ):
+    with pytest.raises(ModelNotFoundError, match="hf download mispeech/dashengtokenizer"):
         AudioTokenizer.from_pretrained("mispeech/dashengtokenizer")
+
+
+# ---- damaged model folders: one clear SonotokError naming the file, never a traceback ----------
+def _copy_model(source: str, folder) -> dict:
+    import shutil
+
+    shutil.copytree(source, folder)
+    return json.loads((folder / "config.json").read_text())
+
+
+def _with_depth_six(config: dict) -> dict:
+    config["semantic"]["depth"] = "six"
+    return config
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: [1, 2, 3], "expected a JSON object"),
+        (lambda c: None, "got NoneType None"),
+        (lambda c: {**c, "colour": "red"}, "unknown config key colour"),
+        (_with_depth_six, "semantic.depth: expected an integer, got str 'six'"),
+        (lambda c: {"model_type": "dashengtokenizer", "depth": "six"}, "depth: expected an int"),
+        (lambda c: {**c, "upsample": 0}, "upsample must be >= 1, got 0"),
+    ],
+)
+def test_damaged_config_json_is_a_config_error_naming_file_and_key(
+    tmp_path, tiny_tokenizer_dir, edit, message
+):
+    from sonotok.core.errors import ConfigError
+
+    folder = tmp_path / "model"
+    (folder / "config.json").write_text(json.dumps(edit(_copy_model(tiny_tokenizer_dir, folder))))
+    with pytest.raises(ConfigError) as err:
+        AudioTokenizer.from_pretrained(folder)
+    assert message in str(err.value) and str(folder / "config.json") in str(err.value)
+
+
+def test_empty_or_truncated_safetensors_is_a_checkpoint_error(tmp_path, tiny_tokenizer_dir):
+    folder = tmp_path / "model"
+    _copy_model(tiny_tokenizer_dir, folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    for damaged in (b"", data[: len(data) // 2]):
+        weights.write_bytes(damaged)
+        with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+            AudioTokenizer.from_pretrained(folder)
+
+
+def test_pickle_in_a_model_folder_is_refused_and_never_run(
+    tmp_path, tiny_tokenizer_dir, plant_pickles
+):
+    folder = tmp_path / "model"
+    _copy_model(tiny_tokenizer_dir, folder)
+    (folder / "model.safetensors").unlink()
+    marker = plant_pickles(folder)  # pytorch_model.bin among them: a code-running pickle
+    with pytest.raises(CheckpointError, match="pytorch_model.bin: refused to load"):
+        AudioTokenizer.from_pretrained(folder)
+    encoder = tmp_path / "encoder.pt"
+    (folder / "pytorch_model.bin").rename(encoder)
+    with pytest.raises(CheckpointError, match="not a readable Dasheng .pt checkpoint"):
+        SemanticEncoder.from_pretrained(encoder)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ([1], "config.json: expected a JSON object"),
+        ({"model_type": "sonotok-semantic-encoder", "config": None}, "expected a JSON object"),
+        ({"model_type": "sonotok-semantic-encoder", "config": {"depth": "six"}}, "depth: expected"),
+        ({"model_type": "dasheng", "encoder_kwargs": {"depth": "six"}}, "depth: expected"),
+        ({"model_type": "dasheng", "name": "dasheng-huge"}, "unknown Dasheng size"),
+    ],
+)
+def test_semantic_encoder_config_errors(tmp_path, encoder, config, message):
+    from sonotok.core.errors import SonotokError
+
+    encoder.save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SonotokError, match=message):
+        SemanticEncoder.from_pretrained(tmp_path)
+
+
+def test_cli_reports_a_damaged_model_folder_in_one_line(tmp_path, tiny_tokenizer_dir, tone, capsys):
+    import soundfile as sf
+
+    from sonotok.cli import main
+
+    folder = tmp_path / "model"
+    _copy_model(tiny_tokenizer_dir, folder)
+    (folder / "config.json").write_text("[1, 2, 3]")
+    sf.write(tmp_path / "a.wav", tone(16000), 16000)
+    out = tmp_path / "out"
+    args = ["reconstruct", str(tmp_path / "a.wav"), "-o", str(out), "--model", str(folder)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "expected a JSON object" in err[-1]
+    assert "Traceback" not in "\n".join(err) and not (out / "a.wav").exists()

@@ -139,8 +139,11 @@ def test_pool_mean_half_and_bfloat16(source, tmp_path, tiny_tokenizer, tiny_toke
     fused = expected_latents(tiny_tokenizer, raws[0])
     got_half = as_float(half.with_format("numpy")[0]["latents"])
     got_bf16 = as_float(bf16.with_format("numpy")[0]["latents"], "bfloat16")
-    torch.testing.assert_close(got_half, fused.half().float())
-    torch.testing.assert_close(got_bf16, fused.bfloat16().float())
+    # Stored values are the fp32 latents rounded once: within one unit in the last place (the
+    # batch the extractor ran may differ from this single-clip pass by ~1e-7, flipping a rounding).
+    torch.testing.assert_close(got_half, fused, rtol=2**-10, atol=1e-5)
+    torch.testing.assert_close(got_bf16, fused, rtol=2**-7, atol=1e-5)
+    assert (got_half == fused.half().float()).float().mean() > 0.99
     assert not torch.equal(got_bf16, got_half)
 
 

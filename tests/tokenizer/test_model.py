@@ -151,7 +151,7 @@ def test_config_validation():
         TokenizerConfig.from_dict(cfg)
     cfg = TokenizerConfig.tiny().to_dict()
     cfg["decoder"]["depth"] = 3
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown config key decoder.depth"):
         TokenizerConfig.from_dict(cfg)
     assert TokenizerConfig.from_dict(TokenizerConfig.tiny().to_dict()) == TokenizerConfig.tiny()
 

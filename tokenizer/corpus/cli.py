@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sonotok.core import options
+
 from ..cli import command_group
 
 EPILOG = """\
@@ -32,28 +34,32 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("output", metavar="DIR", help="folder to create")
-    p.add_argument("--speech", type=int, default=600, help="speech clips (default %(default)s)")
-    p.add_argument("--music", type=int, default=300, help="music clips (default %(default)s)")
+    count = options.non_negative_int
+    p.add_argument("--speech", type=count, default=600, help="speech clips (default %(default)s)")
+    p.add_argument("--music", type=count, default=300, help="music clips (default %(default)s)")
     p.add_argument(
-        "--sounds", type=int, default=300, help="sound-event clips (default %(default)s)"
+        "--sounds", type=count, default=300, help="sound-event clips (default %(default)s)"
     )
     p.add_argument(
-        "--noise", type=int, default=200, help="noise clips, in DIR/noise (default %(default)s)"
+        "--noise", type=count, default=200, help="noise clips, in DIR/noise (default %(default)s)"
     )
     p.add_argument(
         "--seconds",
-        type=float,
+        type=options.seconds,
         default=4.0,
         help="length of music, sound and noise clips; speech clips are their sentence, at most "
         "this long (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=options.seed, default=0, help="random seed (default %(default)s)")
     p.add_argument(
-        "--val-fraction", type=float, default=0.1, help="share of each domain (default %(default)s)"
+        "--val-fraction",
+        type=options.probability,
+        default=0.1,
+        help="share of each domain (default %(default)s)",
     )
     p.add_argument(
         "--test-fraction",
-        type=float,
+        type=options.probability,
         default=0.1,
         help="share of each domain (default %(default)s)",
     )
@@ -64,7 +70,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=options.positive_int,
         default=None,
         help="parallel processes (default: CPU count, at most 8)",
     )

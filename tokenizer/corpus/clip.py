@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import soundfile as sf
 
+from sonotok.core.errors import SonotokError
+
 from ..audio import SAMPLE_RATE
 
 # Columns every row has, beside `audio`; facts that do not apply to a domain are None.
@@ -29,7 +31,7 @@ METADATA_COLUMNS = {
 }
 
 
-class CorpusError(RuntimeError):
+class CorpusError(SonotokError, RuntimeError):
     """A corpus cannot be built (a tool is missing, the output exists, bad flags); says the fix."""
 
 

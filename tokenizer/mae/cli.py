@@ -61,6 +61,9 @@ def register(subparsers) -> None:
         metavar="CHECKPOINT",
         help="continue a run: its latest checkpoint (no value) or a step_XXXXXXXX folder",
     )
+    p.add_argument(
+        "--check", action="store_true", help="only validate the config and data sources, then exit"
+    )
     p.set_defaults(func=run_train)
 
 
@@ -72,9 +75,10 @@ def data_source(path: str) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..checkpoints import CheckpointError
-    from ..config import ConfigError
+    from sonotok.core.errors import SonotokError
+
     from ..train.config import load_config
+    from ..train.data import check_data
     from .config import SemanticTrainConfig
     from .trainer import train_semantic
 
@@ -89,8 +93,14 @@ def run_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.output_dir={args.output!r}")
     try:
         config = load_config(SemanticTrainConfig, args.config, overrides)
+        if getattr(args, "check", False):
+            data = config.data
+            checks = check_data(data.sources, data.segment_samples, data.silence_db)
+            print(f"config OK; data sources hold {[c.items for c in checks]} items")
+            print("\n".join(f"  {c.summary()}" for c in checks))
+            return 0
         result = train_semantic(config, resume=args.resume)
-    except (ConfigError, CheckpointError) as err:
+    except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
     if result.encoder_dir is not None:

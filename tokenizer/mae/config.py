@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sonotok.core.config import check_numbers
+
 from ..config import ConfigError
 from ..semantic import SemanticEncoderConfig
-from ..train.config import require_positive
+from ..train.config import check_optim, require_positive
 from ..train.data import SourceConfig
 
 
@@ -33,6 +35,7 @@ class ModelSettings:
     def __post_init__(self):
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ConfigError(f"model.mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        check_numbers(self, "model", positive=("decoder_dim", "decoder_depth", "decoder_heads"))
         if self.decoder_dim % self.decoder_heads:
             raise ConfigError(
                 f"model.decoder_dim {self.decoder_dim} is not divisible by decoder_heads {self.decoder_heads}"
@@ -57,6 +60,7 @@ class DataSettings:
             raise ConfigError(
                 f"data.segment_samples={self.segment_samples} is too short; use at least 1280 (2 patches)"
             )
+        check_numbers(self, "data", positive=("max_attempts",), non_negative=("num_workers",))
 
 
 @dataclass
@@ -67,6 +71,9 @@ class OptimSettings:
     warmup_steps: int = 2000
     min_lr_ratio: float = 0.0
     grad_clip: float = 0.0  # 0 disables (MAE uses none)
+
+    def __post_init__(self):
+        check_optim(self)
 
 
 @dataclass
@@ -95,6 +102,7 @@ class TrainSettings:
                 "log_every",
             ),
         )
+        check_numbers(self, "train", non_negative=("seed",))
 
 
 @dataclass
@@ -111,4 +119,12 @@ class SemanticTrainConfig:
             raise ConfigError(
                 "data.sources is empty; pass --data corpus/clips (or a folder of audio), or "
                 "--set 'data.sources=[{path: my_wavs/}]'"
+            )
+        enc = self.model.encoder
+        least = max(enc.n_fft // 2 + 1, (2 * enc.patch_frames - 1) * enc.hop_length)
+        if self.data.segment_samples < least:
+            raise ConfigError(
+                f"data.segment_samples={self.data.segment_samples} is too short for the encoder "
+                f"(n_fft {enc.n_fft}, hop {enc.hop_length}, 2 patches of {enc.patch_frames} "
+                f"frames); use at least {least}"
             )

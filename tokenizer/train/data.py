@@ -21,12 +21,24 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from sonotok.core.errors import DataError
+
 from ..audio import MIN_SAMPLES, SAMPLE_RATE, resample
 from ..cli import AUDIO_EXTENSIONS
 from ..config import ConfigError
 from .sampling import position_rng, weighted_choice
 
-__all__ = ["AudioCropDataset", "AudioSource", "collate_crops", "crop_loader", "open_source"]
+__all__ = [
+    "AudioCropDataset",
+    "AudioSource",
+    "SourceCheck",
+    "check_data",
+    "check_items",
+    "check_sources",
+    "collate_crops",
+    "crop_loader",
+    "open_source",
+]
 
 
 @dataclass
@@ -281,11 +293,98 @@ class AudioCropDataset(Dataset):
                 continue
             crop.wave = torch.from_numpy(np.pad(wave, (0, self.segment - wave.shape[0])))
             return crop
-        raise RuntimeError(
-            f"sample position {position}: {self.max_attempts} draws in a row were unreadable "
-            f"({crop.unreadable}) or silent ({crop.silent}); last problems: {crop.problems[-3:]}. "
-            "Check the data sources (or lower data.silence_db)"
+        raise DataError(
+            f"training data: {self.max_attempts} draws in a row for sample position {position} "
+            f"were unusable ({crop.unreadable} unreadable, {crop.silent} silent below "
+            f"{20 * math.log10(self.silence_rms):.0f} dBFS); last problems: {crop.problems[-3:]}. "
+            "Check data.sources (`--check` reports what they hold) or lower data.silence_db"
         )
+
+
+CHECK_ITEMS = 32  # items read per source by --check (spread evenly over the source)
+CHECK_TRIES = 3  # crops tried per item before calling it silent
+
+
+@dataclass
+class SourceCheck:
+    """What a bounded look at one source found (`sonotok train ... --check`)."""
+
+    label: str
+    items: int  # items the source holds
+    checked: int = 0
+    usable: int = 0
+    unreadable: int = 0
+    silent: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.label}: {self.items} items; of {self.checked} checked, {self.usable} usable, "
+            f"{self.unreadable} unreadable, {self.silent} silent"
+        )
+
+    def require_usable(self, silence_key: str | None = "data.silence_db") -> None:
+        """DataError when no checked item could be trained on: training would only redraw."""
+        if self.checked and not self.usable:
+            lower = f" (or lower {silence_key})" if silence_key else ""
+            raise DataError(
+                f"data source {self.label}: none of the {self.checked} items checked is usable "
+                f"({self.unreadable} unreadable, {self.silent} silent), e.g. {self.problems[:2]}; "
+                f"point the source at readable audio with sound in it{lower}"
+            )
+
+
+def check_items(
+    label: str, count: int, read, describe, silence_db: float, tries: int = CHECK_TRIES
+) -> SourceCheck:
+    """Read up to CHECK_ITEMS of `count` items, spread evenly, and count why some are unusable.
+
+    `read(i, attempt)` returns item i as a mono float wave (a crop; up to `tries` attempts pick
+    other crops before the item counts as silent) or raises when the item cannot be decoded;
+    `describe(i)` names it. Bounded, so that a check of a million-file corpus takes seconds."""
+    result = SourceCheck(label, count)
+    threshold = 10 ** (silence_db / 20)
+    picks = np.unique(np.linspace(0, count - 1, min(count, CHECK_ITEMS)).round().astype(int))
+    for i in map(int, picks):
+        result.checked += 1
+        try:
+            loud = any(
+                float(np.sqrt(np.mean(np.square(read(i, attempt), dtype=np.float64)))) >= threshold
+                for attempt in range(tries)
+            )
+        except Exception as err:  # any decoding failure of user data: counted, named
+            result.unreadable += 1
+            result.problems.append(f"{describe(i)}: unreadable ({str(err)[:120]})")
+            continue
+        if loud:
+            result.usable += 1
+        else:
+            result.silent += 1
+            result.problems.append(f"{describe(i)}: silent (below {silence_db:g} dBFS)")
+    return result
+
+
+def check_sources(
+    sources: list[AudioSource], segment: int, silence_db: float = -60.0
+) -> list[SourceCheck]:
+    """`check_items` for each source, reading crops exactly as training does."""
+    dataset = AudioCropDataset(sources, [1.0] * len(sources), segment, 0, silence_db)
+
+    def reader(source: AudioSource):
+        return lambda i, attempt: dataset._read(source, i, position_rng(0, i, attempt))
+
+    return [check_items(s.label, len(s), reader(s), s.describe, silence_db) for s in sources]
+
+
+def check_data(
+    configs: list[SourceConfig], segment: int, silence_db: float = -60.0
+) -> list[SourceCheck]:
+    """Open every source and check a bounded sample of its items (what `--check` runs);
+    DataError naming a source in which no checked item is usable."""
+    checks = check_sources([open_source(c) for c in configs], segment, silence_db)
+    for check in checks:
+        check.require_usable()
+    return checks
 
 
 def collate_crops(crops: list[Crop]) -> dict:

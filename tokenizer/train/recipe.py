@@ -7,13 +7,17 @@ global batch 256. See configs/tokenizer/paper.yaml and tiny.yaml.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from sonotok.core.config import check_numbers
+
+from ..acoustic import AcousticProjectionConfig
 from ..audio import SAMPLE_RATE
 from ..config import ConfigError
 from ..decoder import VocosDecoderConfig
-from .config import require_positive
+from .config import check_optim, require_positive
 from .data import SourceConfig
 
 HOP_SAMPLES = 640  # samples per 25 Hz latent frame at 16 kHz
@@ -71,8 +75,13 @@ class DiscriminatorSettings:
     mrd_channels: int = 32
 
     def __post_init__(self):
-        if min(self.mfd, self.mpd, self.mrd) < 0:
-            raise ConfigError("discriminator weights must be >= 0 (0 disables one)")
+        check_numbers(
+            self,
+            "discriminators",
+            non_negative=("mfd", "mpd", "mrd"),
+            positive=("mfd_hops", "mfd_channels", "mpd_periods", "mpd_channels")
+            + ("mrd_n_ffts", "mrd_channels"),
+        )
         if self.mfd + self.mpd + self.mrd == 0:
             raise ConfigError(
                 "all discriminator weights are 0; enable at least one (e.g. discriminators.mfd=1)"
@@ -91,6 +100,14 @@ class LossSettings:
     mel_hop: int = 256
     mel_bins: int = 100  # Vocos' mel loss front end
 
+    def __post_init__(self):
+        check_numbers(
+            self,
+            "loss",
+            non_negative=("semantic", "mel", "feature_matching", "adversarial"),
+            positive=("mel_n_fft", "mel_hop", "mel_bins"),
+        )
+
 
 @dataclass
 class OptimSettings:
@@ -104,6 +121,7 @@ class OptimSettings:
     ema_decay: float | None = None  # e.g. 0.999; the exported model then uses the EMA weights
 
     def __post_init__(self):
+        check_optim(self)
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"optim.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
 
@@ -121,6 +139,9 @@ class DataSettings:
     max_attempts: int = 50  # draws per sample before the run stops as "data mostly unusable"
 
     def __post_init__(self):
+        check_numbers(
+            self, "data", positive=("val_items", "max_attempts"), non_negative=("num_workers",)
+        )
         for name in ("segment_samples", "val_segment_samples"):
             value = getattr(self, name)
             if value <= 0 or value % HOP_SAMPLES:
@@ -158,6 +179,26 @@ class TrainSettings:
                 "log_every",
             ),
         )
+        check_numbers(self, "train", non_negative=("seed", "audio_every", "val_every"))
+
+
+def min_segment_samples(config: TokenizerTrainConfig) -> tuple[int, str]:
+    """The fewest samples a training crop can have, and the setting that asks for them.
+
+    Every STFT of the recipe (the acoustic front end, the mel loss, the enabled spectral
+    discriminators) is centred: it reflect-pads n_fft // 2 samples at each end, which needs
+    more samples than that."""
+    d = config.discriminators
+    needs = {
+        "loss.mel_n_fft": config.loss.mel_n_fft,
+        "the acoustic front end's n_fft": AcousticProjectionConfig().n_fft,
+    }
+    if d.mfd:
+        needs["discriminators.mfd_hops (n_fft = 4 × hop)"] = 4 * max(d.mfd_hops)
+    if d.mrd:
+        needs["discriminators.mrd_n_ffts"] = max(d.mrd_n_ffts)
+    name, n_fft = max(needs.items(), key=lambda item: item[1])
+    return n_fft // 2 + 1, f"{name} = {n_fft}"
 
 
 @dataclass
@@ -176,3 +217,12 @@ class TokenizerTrainConfig:
             raise ConfigError(
                 "data.sources is empty; add at least one, e.g. --set 'data.sources=[{path: my_wavs/}]'"
             )
+        least, reason = min_segment_samples(self)
+        for name in ("segment_samples", "val_segment_samples"):
+            value = getattr(self.data, name)
+            if value < least:
+                fix = math.ceil(least / HOP_SAMPLES) * HOP_SAMPLES
+                raise ConfigError(
+                    f"data.{name}={value} is too short for {reason}: a centred STFT needs at "
+                    f"least {least} samples; use data.{name}={fix} or more (or a smaller n_fft)"
+                )

@@ -61,6 +61,20 @@ def test_overrides_reach_nested_keys_and_list_items(tiny_yaml):
         ("data.segment_samples=1000", "segment_samples=1000 must be a positive multiple of 640"),
         ("discriminators.mfd=0", "all discriminator weights are 0"),
         ("nonsense", "expected KEY=VALUE"),
+        ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
+        ("optim.lr=nan", "optim.lr: expected a finite number, got nan"),
+        ("optim.lr=.inf", "optim.lr: expected a finite number, got inf"),
+        ("optim.betas=[0.8, 1.5]", "optim.betas[1] must be in [0, 1), got 1.5"),
+        ("optim.min_lr_ratio=2", "optim.min_lr_ratio must be in [0, 1], got 2.0"),
+        ("loss.mel=-45", "loss.mel must be >= 0, got -45.0"),
+        ("discriminators.mfd_hops=[128, 0]", "discriminators.mfd_hops[1] must be >= 1, got 0"),
+        ("data.silence_db=nan", "data.silence_db: expected a finite number, got nan"),
+        ("train.seed=-1", "train.seed must be >= 0, got -1"),
+        (
+            "data.segment_samples=640",
+            "data.segment_samples=640 is too short for discriminators.mfd_hops (n_fft = 4 × hop)"
+            " = 2048: a centred STFT needs at least 1025 samples; use data.segment_samples=1280",
+        ),
     ],
 )
 def test_config_errors_name_the_key(tiny_yaml, override, message):
@@ -120,7 +134,27 @@ def test_cli_check_only(tiny_yaml, audio_folder, capsys):
         )
         == 0
     )
-    assert "config OK; data sources hold [8] items" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "config OK; data sources hold [8] items" in out
+    assert "of 8 checked, 7 usable, 1 unreadable, 0 silent" in out
+
+
+@pytest.mark.parametrize("content", ["corrupt", "silent"])
+def test_cli_check_refuses_sources_with_nothing_usable(tiny_yaml, tmp_path, capsys, content):
+    import numpy as np
+    import soundfile as sf
+
+    for i in range(3):
+        if content == "corrupt":
+            (tmp_path / f"{i}.wav").write_bytes(b"RIFF not really a wave file")
+        else:
+            sf.write(tmp_path / f"{i}.wav", np.zeros(16000, np.float32), 16000)
+    args = ["--config", str(tiny_yaml), "--check", "--set", f"data.sources=[{{path: {tmp_path}}}]"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "config OK" not in captured.out
+    expected = "3 unreadable, 0 silent" if content == "corrupt" else "0 unreadable, 3 silent"
+    assert f"none of the 3 items checked is usable ({expected})" in captured.err
 
 
 def test_register_adds_train_tokenizer(capsys):

@@ -68,6 +68,32 @@ def test_silent_and_short_items_are_redrawn(tmp_path, tone):
     assert wave[:2000].abs().max() > 0.1 and torch.all(wave[2000:] == 0)
 
 
+def test_only_unusable_items_stop_training_with_a_data_error(tmp_path):
+    from sonotok.core.errors import DataError
+
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    (tmp_path / "broken.wav").write_text("not audio")
+    source = open_source(SourceConfig(path=str(tmp_path)))
+    dataset = AudioCropDataset([source], [1.0], 3200, seed=0, max_attempts=20)
+    with pytest.raises(DataError, match="20 draws in a row for sample position 4 were unusable"):
+        dataset[4]
+
+
+def test_check_sources_counts_usable_unreadable_and_silent_items(tmp_path, tone, audio_folder):
+    from sonotok.tokenizer.train.data import check_sources
+
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(tmp_path / "quiet_start.wav", np.r_[np.zeros(8000), tone(24000)], 16000)
+    (tmp_path / "broken.wav").write_text("not audio")
+    sources = [open_source(SourceConfig(path=str(p))) for p in (tmp_path, audio_folder)]
+    mixed, good = check_sources(sources, 3200)
+    counts = (mixed.items, mixed.checked, mixed.usable, mixed.unreadable, mixed.silent)
+    assert counts == (3, 3, 1, 1, 1)
+    assert any("broken.wav: unreadable" in p for p in mixed.problems)
+    assert (good.checked, good.usable, good.unreadable) == (8, 7, 1)
+    mixed.require_usable()
+
+
 def test_resampled_stereo_and_weights(tmp_path, tone):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -1,0 +1,74 @@
+"""The Tokenizer interface: shared input handling, the registry and the one loader."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sonotok.tokenizer import AudioTokenizer
+from sonotok.tokenizer.audio import resample
+from sonotok.tokenizer.interface import Tokenizer, load_tokenizer, tokenizer_types
+
+from .toy import FramedTokenizer
+
+
+def test_toy_family_round_trips_every_input_form(tone):
+    tok = FramedTokenizer()
+    wave = torch.from_numpy(tone(8000, 8000))
+    z = tok.encode(wave)
+    assert z.shape == (50, 160) and tok.frame_rate == 50
+    torch.testing.assert_close(tok.decode(z), wave, atol=1e-5, rtol=0)
+    batch = torch.stack([wave, torch.roll(wave, 7)])
+    mask = torch.ones_like(batch, dtype=torch.bool)
+    mask[1, 4000:] = False
+    zb = tok.encode(batch, attention_mask=mask)
+    assert zb.shape == (2, 50, 160) and zb[1, 25:].abs().max() == 0  # zero past its own T
+    torch.testing.assert_close(zb[0], z)
+    zl = tok.encode([wave, wave[:3200]])
+    assert [tuple(x.shape) for x in zl] == [(50, 160), (20, 160)]
+    # 16 kHz input is resampled to the family's 8 kHz; reconstruct returns the input's rate/length
+    wave16 = torch.from_numpy(tone(16000, 16000))
+    out = tok.reconstruct(wave16, sample_rate=16000)
+    assert out.shape == wave16.shape
+    band_limited = resample(resample(wave16.numpy(), 16000, 8000), 8000, 16000)
+    torch.testing.assert_close(out, torch.from_numpy(band_limited), atol=1e-4, rtol=0)
+
+
+def test_facts_describe_continuous_and_discrete_families():
+    tok = FramedTokenizer()
+    facts = tok.describe()
+    assert facts["model_type"] == "toy-framed" and facts["bitrate"] is None
+    assert tok.latent_values_per_second == 50 * 160 and tok.hop_samples == 160
+
+    class Coded(FramedTokenizer):
+        codebook_size = property(lambda self: 1024)
+        num_codebooks = property(lambda self: 2)
+
+    assert Coded().bitrate == pytest.approx(50 * 2 * math.log2(1024))
+
+
+def test_load_tokenizer_dispatches_on_model_type(tmp_path, tiny_tokenizer_dir, tone):
+    assert {"toy-framed", "sonotok-tokenizer", "dashengtokenizer"} <= set(tokenizer_types())
+    FramedTokenizer(seed=3).save_pretrained(tmp_path / "toy")
+    toy = load_tokenizer(tmp_path / "toy")
+    assert isinstance(toy, FramedTokenizer)
+    torch.testing.assert_close(toy.proj, FramedTokenizer(seed=3).proj)
+    ours = load_tokenizer(tiny_tokenizer_dir)
+    assert isinstance(ours, AudioTokenizer) and isinstance(ours, Tokenizer)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"model_type": "no-such-codec"}')
+    with pytest.raises(FileNotFoundError, match="no-such-codec.*not a tokenizer sonotok knows"):
+        load_tokenizer(tmp_path / "other")
+
+
+def test_bad_inputs_are_named():
+    tok = FramedTokenizer()
+    with pytest.raises(ValueError, match="features='semantic'"):
+        tok.encode(np.zeros(8000, np.float32), features="semantic")
+    with pytest.raises(ValueError, match=r"expected \(T, 160\)"):
+        tok.decode(torch.zeros(5, 7))
+    with pytest.raises(ValueError, match="fp32 only"):
+        tok.set_compute_dtype("bf16")

@@ -1,0 +1,48 @@
+"""A toy tokenizer family in a few lines, to prove a new model plugs into every command.
+
+8 kHz audio cut into 160-sample frames (50 Hz), each mapped to a 160-d latent by an orthogonal
+matrix; decoding applies its transpose, so reconstruction is exact. Nothing here is specific to
+sonotok's own models: only the `Tokenizer` interface and the shared checkpoint helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from sonotok.tokenizer.interface import Tokenizer, register_tokenizer
+
+
+@register_tokenizer("toy-framed")
+class FramedTokenizer(Tokenizer):
+    def __init__(self, hop: int = 160, sample_rate: int = 8000, seed: int = 0):
+        super().__init__()
+        self.hop, self.rate = hop, sample_rate
+        q, _ = torch.linalg.qr(torch.randn(hop, hop, generator=torch.Generator().manual_seed(seed)))
+        self.proj = torch.nn.Parameter(q.contiguous())
+
+    sample_rate = property(lambda self: self.rate)
+    frame_rate = property(lambda self: self.rate / self.hop)
+    latent_dim = property(lambda self: self.hop)
+
+    def encode_waves(self, waves, features):
+        return [w[: len(w) // self.hop * self.hop].view(-1, self.hop) @ self.proj for w in waves]
+
+    def decode_latents(self, latents):
+        return (latents.float() @ self.proj.T).flatten(1)
+
+    def save_pretrained(self, folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        config = {"model_type": self.model_type, "hop": self.hop, "sample_rate": self.rate}
+        (Path(folder) / "config.json").write_text(json.dumps(config))
+        save_file(self.state_dict(), str(Path(folder) / "model.safetensors"))
+
+    @classmethod
+    def from_pretrained(cls, folder, device=None, compute_dtype=None):
+        config = json.loads((Path(folder) / "config.json").read_text())
+        model = cls(config["hop"], config["sample_rate"])
+        model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
+        return model.set_compute_dtype(compute_dtype).to(device or "cpu").eval()
