@@ -22,5 +22,5 @@ python3 -m venv .venv
 python -c "import torch" 2>/dev/null || pip install -q torch==2.13.0  # CPU wheel unless a torch is already here
 pip install -q -e ".[dev]"  # dev includes the xares extra: what X-ARES imports, minus torchaudio
 # X-ARES pins torchaudio, which does not import beside the CPU torch wheel: no dependencies.
-# Run it as `python -m sonotok.xares_run ...` (stands in for torchaudio's two calls it makes).
+# Run it as `python -m sonotok.integrations.xares_run ...` (stands in for torchaudio's two calls it makes).
 pip install -q --no-deps xares==0.1.3

@@ -26,7 +26,7 @@ import torch
 def make_source(num_clips: int, min_s: float, max_s: float, seed: int = 0):
     import datasets
 
-    from sonotok.tokenizer.datasets_io import AudioSource
+    from sonotok.core.sources import AudioSource
 
     rng = np.random.default_rng(seed)
     rows = {"id": [], "audio": []}
@@ -44,7 +44,7 @@ def make_source(num_clips: int, min_s: float, max_s: float, seed: int = 0):
 
 
 def padding_ratio(seconds: np.ndarray, shard: int, batch: int, max_s: float, bucketing: bool):
-    from sonotok.tokenizer.extract import make_batches, shard_ranges
+    from sonotok.extraction.extract import make_batches, shard_ranges
 
     lengths = (seconds * 16000).astype(int)
     padded = 0
@@ -74,8 +74,8 @@ def main() -> None:
     max_s = args.max_seconds or (12.0 if cpu else 30.0)
     batch = args.batch_size or (2 if cpu else 32)
 
+    from sonotok.extraction.extract import ExtractConfig, Extractor
     from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
-    from sonotok.tokenizer.extract import ExtractConfig, Extractor
 
     torch.manual_seed(0)
     config = TokenizerConfig() if args.config == "full" else TokenizerConfig.tiny()

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sonotok.core.audio import MIN_SAMPLES, SAMPLE_RATE
 from sonotok.core.config import check_numbers
 from sonotok.tokenizer import ConfigError
-from sonotok.tokenizer.audio import MIN_SAMPLES, SAMPLE_RATE
 from sonotok.tokenizer.train.config import check_optim
 
 from .denoiser import DenoiserConfig

@@ -23,10 +23,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from sonotok.cli.tokenize import AUDIO_EXTENSIONS
+from sonotok.core.audio import read_audio, resample, to_mono
 from sonotok.core.errors import DataError
-from sonotok.tokenizer.audio import read_audio, resample, to_mono
-from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
-from sonotok.tokenizer.extract import as_float, latent_storage
+from sonotok.extraction.extract import as_float, latent_storage
 from sonotok.tokenizer.train import position_rng
 from sonotok.tokenizer.train.data import SourceCheck, check_items
 

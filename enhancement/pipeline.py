@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotok.core.io import check_finite
-from sonotok.tokenizer import AudioInputError, AudioTokenizer, CheckpointError
-from sonotok.tokenizer.audio import (
+from sonotok.core.audio import (
     check_wave,
     read_audio,
     resample,
     restore_rate_and_length,
     write_audio,
 )
+from sonotok.core.io import check_finite
+from sonotok.tokenizer import AudioInputError, AudioTokenizer, CheckpointError
 from sonotok.tokenizer.checkpoints import read_config, resolve, write_pretrained
 
 from .chunking import map_chunked

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sonotok.core.audio import write_audio
 from sonotok.tokenizer import AudioTokenizer
-from sonotok.tokenizer.audio import write_audio
 
 from .data import Example, pad_latents
 from .denoiser import LatentDenoiser, latent_loss

@@ -46,7 +46,7 @@ class Item:
     """One clip: a stable id for pairing, where its audio is, and optional domain and caption.
 
     The audio is a file (``path``) or row ``row`` of a dataset (``source``, an
-    ``AudioSource`` of ``sonotok.tokenizer.datasets_io``), read when needed.
+    ``AudioSource`` of ``sonotok.core.sources``), read when needed.
     """
 
     id: str
@@ -70,7 +70,7 @@ class Item:
         """Mono float32 wave (N,) at ``sample_rate``; AudioInputError naming the item."""
         if self.path is not None:
             return load_audio(self.path, sample_rate)
-        from sonotok.tokenizer.datasets_io import decode_audio
+        from sonotok.core.sources import decode_audio
 
         return decode_audio(self._cell(), sample_rate, self.source.base_dir, self.name)[0]
 
@@ -113,8 +113,8 @@ def _is_dataset(source: Path) -> bool:
 
 
 def _from_dataset(source: str, split: str | None) -> list[Item]:
+    from sonotok.core.sources import open_audio_source
     from sonotok.tokenizer.config import ConfigError
-    from sonotok.tokenizer.datasets_io import open_audio_source
 
     try:
         opened = open_audio_source(source, split=split)

@@ -20,8 +20,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from sonotok.core.audio import atomic_path
 from sonotok.core.errors import SonotokError
-from sonotok.tokenizer.audio import atomic_path
 
 from .data import Item
 

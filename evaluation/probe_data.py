@@ -113,10 +113,10 @@ def embedded_dataset(
     column is reported before any audio is encoded."""
     import datasets
 
+    from sonotok.cli.tokenize import AUDIO_EXTENSIONS
     from sonotok.core.options import resolve_device
-    from sonotok.tokenizer.cli import AUDIO_EXTENSIONS
-    from sonotok.tokenizer.datasets_io import open_audio_source, open_dataset
-    from sonotok.tokenizer.extract import PLAN_FILE, ExtractConfig, extract
+    from sonotok.core.sources import open_audio_source, open_dataset
+    from sonotok.extraction.extract import PLAN_FILE, ExtractConfig, extract
 
     path = Path(source).expanduser()
     if path.is_dir() and (path / "state.json").is_file():
@@ -177,7 +177,7 @@ def embedded_dataset(
 def embedding_model(data) -> str | None:
     """The model that computed a latent dataset's embeddings, as its extraction plan
     (extract.json beside the data files) records it; None when the data does not say."""
-    from sonotok.tokenizer.extract import PLAN_FILE
+    from sonotok.extraction.extract import PLAN_FILE
 
     for entry in getattr(data, "cache_files", None) or []:
         plan = Path(entry["filename"]).parent / PLAN_FILE
@@ -189,7 +189,7 @@ def embedding_model(data) -> str | None:
 def unreadable_clips(data) -> tuple[list[dict], Path | None]:
     """The rows a latent dataset's extraction could not read (its errors.jsonl: index, error)
     and that file; ([], None) when the data records none."""
-    from sonotok.tokenizer.extract import ERRORS_FILE
+    from sonotok.extraction.extract import ERRORS_FILE
 
     for entry in getattr(data, "cache_files", None) or []:
         path = Path(entry["filename"]).parent / ERRORS_FILE
@@ -236,7 +236,7 @@ def probe_dataset(
     source: str = "data",
 ) -> ProbeDataset:
     """A latent dataset (from `embedded_dataset`) → embeddings and targets for `task`."""
-    from sonotok.tokenizer.extract import as_float
+    from sonotok.extraction.extract import as_float
 
     if task not in TASKS:
         raise ConfigError(f"task={task!r}; choose one of {TASKS}")

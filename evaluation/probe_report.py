@@ -129,7 +129,7 @@ def run_probe(
 
 
 def _write_json(path: Path, value) -> None:
-    from sonotok.tokenizer.datasets_io import write_json
+    from sonotok.core.sources import write_json
 
     write_json(path, value)
 
@@ -141,8 +141,8 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sonotok.tokenizer.audio import atomic_path
-    from sonotok.tokenizer.datasets_io import publish
+    from sonotok.core.audio import atomic_path
+    from sonotok.core.sources import publish
 
     n = len(classes)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sonotok.core.audio import atomic_path
 from sonotok.tokenizer import write_audio
-from sonotok.tokenizer.audio import atomic_path
 
 from .spectral import log_mel_image
 from .stats import CHANGE_PREFIX

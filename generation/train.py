@@ -17,7 +17,7 @@ from torch import Tensor
 
 from sonotok.core.checkpointing import CheckpointManager
 from sonotok.core.errors import CheckpointError
-from sonotok.tokenizer.extract import as_float, latent_storage
+from sonotok.extraction.extract import as_float, latent_storage
 
 from .config import GenerationTrainConfig
 from .dit import DiT

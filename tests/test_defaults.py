@@ -82,7 +82,7 @@ def weights_sum(model: torch.nn.Module) -> float:
 def test_python_entry_points_default_to_the_bundled_models(empty_hub_cache, monkeypatch, capsys):
     from sonotok.enhancement.pipeline import EnhancementPipeline
     from sonotok.evaluation.embedders import SonotokEmbedder, build_embedder
-    from sonotok.tokenizer.xares import SonotokEncoder
+    from sonotok.integrations.xares import SonotokEncoder
 
     monkeypatch.delenv("SONOTOK_MODEL", raising=False)
     mini = AudioTokenizer.from_pretrained(defaults.bundled("tokenizer"))

@@ -25,9 +25,9 @@ import soundfile as sf
 import torch
 
 from sonotok.cli import main
+from sonotok.core.audio import read_audio, read_clip, size_limit
 from sonotok.core.errors import SonotokError
-from sonotok.tokenizer.audio import read_audio, read_clip, size_limit
-from sonotok.tokenizer.datasets_io import decode_audio
+from sonotok.core.sources import decode_audio
 
 SEED = 18
 MUTANTS_PER_BASE = 32  # × 10 base files = 320 mutants

@@ -1,8 +1,9 @@
 """sonotok.tokenizer: audio I/O, mel front ends, the semantic encoder, the acoustic
 projection, the Vocos decoder and the AudioTokenizer that joins them."""
 
+from sonotok.core.audio import SAMPLE_RATE, AudioInputError, load_audio, write_audio
+
 from .acoustic import AcousticProjection, AcousticProjectionConfig
-from .audio import SAMPLE_RATE, AudioInputError, load_audio, write_audio
 from .checkpoints import CheckpointError, ModelNotFoundError
 from .config import ConfigError, TokenizerConfig
 from .decoder import VocosDecoder, VocosDecoderConfig

@@ -25,15 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotok.core.errors import ConfigError, ModelNotFoundError
-
-from .audio import (
+from sonotok.core.audio import (
     AudioInputError,
     check_sample_rate,
     check_wave,
     resample,
     restore_rate_and_length,
 )
+from sonotok.core.errors import ConfigError, ModelNotFoundError
 
 AudioInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 

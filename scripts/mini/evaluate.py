@@ -104,7 +104,7 @@ def enhancement_vs_tokenizer(tokenizer, data: Path, out: Path) -> dict:
 def embed_rows(embedder, dataset, column: str) -> tuple[torch.Tensor, list]:
     from datasets import Audio
 
-    from sonotok.tokenizer.datasets_io import decode_audio
+    from sonotok.core.sources import decode_audio
 
     dataset = dataset.cast_column("audio", Audio(decode=False))
     xs, labels = [], []

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from datasets import Audio, load_from_disk
 
+from sonotok.core.sources import decode_audio
 from sonotok.enhancement.mixing import fit_length, mix
 from sonotok.tokenizer import write_audio
-from sonotok.tokenizer.datasets_io import decode_audio
 
 SR = 16000
 

@@ -38,7 +38,7 @@ def _write_latents(path):
 
 
 def _write_wav(path):
-    from sonotok.tokenizer.audio import write_audio
+    from sonotok.core.audio import write_audio
 
     write_audio(path, np.zeros(1600, np.float32), 16000)
 
@@ -56,7 +56,7 @@ def _write_model(path):
 
 
 def _write_embedding(path):
-    from sonotok.tokenizer.extract_cli import save_embedding
+    from sonotok.cli.extract import save_embedding
 
     save_embedding(path, torch.ones(4), {"source": "x.wav"})
 

@@ -137,6 +137,6 @@ def test_another_model_name_warns_and_the_same_folder_does_not(tmp_path, monkeyp
 
 
 def test_rate_bounds_are_those_audio_files_are_read_with():
-    from sonotok.tokenizer.audio import MAX_FILE_RATE, MIN_FILE_RATE
+    from sonotok.core.audio import MAX_FILE_RATE, MIN_FILE_RATE
 
     assert (MIN_SAMPLE_RATE, MAX_SAMPLE_RATE) == (MIN_FILE_RATE, MAX_FILE_RATE)

@@ -81,7 +81,7 @@ def test_latent_pairs_are_matched_by_key(tmp_path, storage):
     """Any storage `sonotok extract` writes (bfloat16 as raw uint16 bits) reads back as floats."""
     import datasets
 
-    from sonotok.tokenizer.extract import to_storage
+    from sonotok.extraction.extract import to_storage
 
     arrow_dtype = "uint16" if storage == "bfloat16" else storage
     feats = datasets.Features(

@@ -14,7 +14,7 @@ def test_rate_channels_and_length_are_preserved(tiny_pipeline, tone, rate, chann
     y = tiny_pipeline.enhance(x, rate)
     assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
     # The output is the model's 16 kHz result resampled back: compare with doing that by hand.
-    from sonotok.tokenizer.audio import resample
+    from sonotok.core.audio import resample
 
     ref = tiny_pipeline.enhance_16k(
         torch.from_numpy(resample(x.T if channels == 2 else x[None], rate, 16000))

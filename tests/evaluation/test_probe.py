@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from sonotok.cli.probe import main
 from sonotok.evaluation.probe import (
     ProbeConfig,
     Split,
@@ -22,7 +23,6 @@ from sonotok.evaluation.probe import (
     segment_f1,
     train_linear_probe,
 )
-from sonotok.evaluation.probe_cli import main
 from sonotok.evaluation.probe_data import ProbeDataset, frame_targets
 from sonotok.evaluation.probe_report import run_probe
 
@@ -136,7 +136,7 @@ def test_probe_command_on_a_class_tree_with_folds_and_cache(
 
 
 def test_probe_reads_a_latent_dataset_written_by_extract(class_tree, tmp_path, tiny_tokenizer_dir):
-    from sonotok.tokenizer.extract_cli import main as sonotok_extract
+    from sonotok.cli.extract import main as sonotok_extract
 
     latents = tmp_path / "latents"
     argv = ["extract", str(class_tree), "-o", str(latents), "--model", tiny_tokenizer_dir]

@@ -270,8 +270,8 @@ def test_bfloat16_latents_from_extract_are_read_as_floats(tmp_path):
     import datasets
     import numpy as np
 
+    from sonotok.extraction.extract import to_storage
     from sonotok.generation.train import collate, latent_storage
-    from sonotok.tokenizer.extract import to_storage
 
     z = torch.randn(6, 4)
     stored = to_storage(z, "bfloat16")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from sonotok.core.audio import resample
 from sonotok.tokenizer import AudioTokenizer
-from sonotok.tokenizer.audio import resample
 from sonotok.tokenizer.interface import Tokenizer, load_tokenizer, tokenizer_types
 
 from .toy import FramedTokenizer

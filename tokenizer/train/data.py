@@ -21,10 +21,10 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from sonotok.cli.tokenize import AUDIO_EXTENSIONS
+from sonotok.core.audio import MIN_SAMPLES, SAMPLE_RATE, resample
 from sonotok.core.errors import DataError
 
-from ..audio import MIN_SAMPLES, SAMPLE_RATE, resample
-from ..cli import AUDIO_EXTENSIONS
 from ..config import ConfigError
 from .sampling import position_rng, weighted_choice
 

@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from sonotok.core.audio import SAMPLE_RATE
 from sonotok.core.config import check_numbers
 
 from ..acoustic import AcousticProjectionConfig
-from ..audio import SAMPLE_RATE
 from ..config import ConfigError
 from ..decoder import VocosDecoderConfig
 from .config import check_optim, require_positive

@@ -11,6 +11,8 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from sonotok.corpus.clip import item_rng, set_loudness
+from sonotok.corpus.sounds import EVENTS
 from sonotok.tokenizer import (
     AudioTokenizer,
     SemanticEncoder,
@@ -18,8 +20,6 @@ from sonotok.tokenizer import (
     TokenizerConfig,
 )
 from sonotok.tokenizer.config import ConfigError
-from sonotok.tokenizer.corpus.clip import item_rng, set_loudness
-from sonotok.tokenizer.corpus.sounds import EVENTS
 from sonotok.tokenizer.mae import MAEConfig, MaskedAutoencoder, mae_loss, patchify, random_masking
 from sonotok.tokenizer.mae.config import SemanticTrainConfig
 from sonotok.tokenizer.mae.trainer import SemanticTrainer, train_semantic
@@ -189,7 +189,7 @@ def test_resumed_run_equals_an_uninterrupted_one(audio_folder, tmp_path, plant_p
 def test_cli_trains_from_a_corpus_style_folder_and_reports_bad_configs(
     audio_folder, tmp_path, capsys
 ):
-    from sonotok.tokenizer.mae.cli import register
+    from sonotok.cli.train_semantic import register
 
     parser = argparse.ArgumentParser(prog="sonotok")
     register(parser.add_subparsers())

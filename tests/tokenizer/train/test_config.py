@@ -2,9 +2,9 @@
 
 import pytest
 
+from sonotok.cli.train_tokenizer import main
 from sonotok.tokenizer import ConfigError
 from sonotok.tokenizer.train import TokenizerTrainConfig, apply_overrides, dump_yaml, load_config
-from sonotok.tokenizer.train_cli import main
 
 
 def test_shipped_configs_load(tiny_yaml):
@@ -160,7 +160,7 @@ def test_cli_check_refuses_sources_with_nothing_usable(tiny_yaml, tmp_path, caps
 def test_register_adds_train_tokenizer(capsys):
     import argparse
 
-    from sonotok.tokenizer.train_cli import register
+    from sonotok.cli.train_tokenizer import register
 
     parser = argparse.ArgumentParser(prog="sonotok")
     register(parser.add_subparsers(dest="command"))

@@ -202,7 +202,7 @@ def test_two_processes_match_one_and_resume(tmp_path, tiny_yaml, audio_folder, t
     launch = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()), "-m", "sonotok.tokenizer.train_cli",
+        "--main_process_port", str(_free_port()), "-m", "sonotok.cli.train_tokenizer",
         "--config", str(tiny_yaml), "--no-tensorboard",
     ]  # fmt: skip
     args = [a for o in common + [f"train.output_dir={double_dir}"] for a in ("--set", o)]
@@ -344,7 +344,7 @@ def test_sigint_checkpoints_and_stops(tmp_path, tiny_yaml, audio_folder, tiny_to
         o for o in _overrides(tmp_path, audio_folder, tiny_tokenizer_dir) if "max_steps" not in o
     ]
     overrides += ["train.max_steps=100000", "train.checkpoint_every=100000"]
-    command = [sys.executable, "-m", "sonotok.tokenizer.train_cli", "--config", str(tiny_yaml)]
+    command = [sys.executable, "-m", "sonotok.cli.train_tokenizer", "--config", str(tiny_yaml)]
     command += [a for o in overrides for a in ("--set", o)] + ["--no-tensorboard"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
