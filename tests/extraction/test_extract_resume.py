@@ -26,8 +26,8 @@ import torch
 from sonotok import defaults
 from sonotok.cli.extract import main
 from sonotok.core.sources import AudioSource, open_audio_source
-from sonotok.extraction.extract import source_listing
 from sonotok.extraction import extract as extract_module
+from sonotok.extraction.extract import source_listing
 
 NUM_ROWS = 23
 SHARD = 3  # → 8 shards, the last one short
