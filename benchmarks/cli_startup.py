@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import tomllib
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from package_tree import package_tree  # noqa: E402
 
 # Imports that a parser should not need: models, metrics, corpus synthesis, heavy libraries.
 HEAVY = (
@@ -60,16 +59,6 @@ print(json.dumps({"seconds": elapsed, "modules": new}))
 """
 
 
-def layout(source: Path, into: Path) -> Path:
-    """Copy `source`'s packages into `into` following pyproject's package-dir mapping."""
-    project = tomllib.loads((source / "pyproject.toml").read_text())
-    mapping = project["tool"]["setuptools"].get("package-dir", {"sonotok": "sonotok"})
-    for package, folder in sorted(mapping.items(), key=lambda kv: kv[0].count(".")):
-        target = into / package.replace(".", "/")
-        shutil.copytree(source / folder, target, dirs_exist_ok=True)
-    return into
-
-
 def measure(tree: Path, argv: list[str], repeats: int) -> dict:
     code = PROBE.replace("ARGV", repr(argv))
     runs, walls = [], []
@@ -104,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     argv = [args.command, "--help"] if args.command else ["--help"]
     with tempfile.TemporaryDirectory() as tmp:
-        trees = {"working tree": layout(ROOT, Path(tmp) / "current")}
+        trees = {"working tree": package_tree(ROOT, Path(tmp) / "current")}
         if args.reference:
             source = Path(tmp) / "reference-src"
             source.mkdir()
@@ -114,7 +103,7 @@ def main() -> None:
                 check=True,
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-            trees[args.reference] = layout(source, Path(tmp) / "reference")
+            trees[args.reference] = package_tree(source, Path(tmp) / "reference")
         results = {name: measure(tree, argv, args.repeats) for name, tree in trees.items()}
     print(f"sonotok {' '.join(argv)}  (median of {args.repeats} fresh interpreters)")
     for name, r in results.items():

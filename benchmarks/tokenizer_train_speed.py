@@ -106,21 +106,21 @@ def main() -> int:
         overrides.append(f"data.segment_samples={args.segment_samples}")
     config = load_config(TokenizerTrainConfig, args.config, overrides)
     trainer = TokenizerTrainer(config, log_with=None)
-    batches = iter(trainer._loader(0))
+    batches = trainer.batches()
     for _ in range(args.warmup):
-        trainer.train_step(batches)
+        trainer.advance(next(batches))
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(args.steps):
-        trainer.train_step(batches)
+        trainer.advance(next(batches))
     sync(device)
     elapsed = time.perf_counter() - start
     step_s = elapsed / args.steps
     peak = peak_memory_gib(device)
 
-    audio = next(batches)["audio"].to(device)
+    audio = next(batches)[0]["audio"].to(device)
     gen = trainer.accelerator.unwrap_model(trainer.gen)
     with torch.no_grad():
         sync(device)

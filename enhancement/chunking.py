@@ -75,22 +75,3 @@ def map_chunked(
         w = crossfade_weights(span, spans, crossfade).to(y)
         out[:, span.start : span.stop] += y * w[None, :, None]
     return out
-
-
-def synthesize_chunked(
-    decode: Callable[[torch.Tensor], torch.Tensor],
-    latents: torch.Tensor,
-    chunk_frames: int | None,
-    context: int,
-    hop: int,
-) -> torch.Tensor:
-    """(B, T, D) latents → (B, T · hop) audio by a decoder with a finite receptive field
-    (`context` frames), in non-overlapping cores with context: equal to one pass."""
-    t = latents.shape[1]
-    if chunk_frames is None or t <= chunk_frames:
-        return decode(latents)
-    pieces = []
-    for span in chunk_spans(t, chunk_frames, 0, context):
-        y = decode(latents[:, span.left : span.right])
-        pieces.append(y[:, (span.start - span.left) * hop : (span.stop - span.left) * hop])
-    return torch.cat(pieces, dim=1)

@@ -1,15 +1,17 @@
-"""The training configuration: YAML file + `--set key.path=value` overrides → typed dataclasses."""
+"""The training configuration (configs/enhancement/): the train: and optim: sections every
+recipe shares (sonotok.core.training) plus the tokenizer, model:, data: and validation:, read
+by the core's one YAML loader with `--set key.path=value` overrides."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from sonotok.core import training
 from sonotok.core.audio import MIN_SAMPLES, SAMPLE_RATE
-from sonotok.core.config import check_numbers
-from sonotok.tokenizer import ConfigError
-from sonotok.tokenizer.train.config import check_optim
+from sonotok.core.config import check_numbers, load_yaml_config, to_dict
+from sonotok.core.errors import ConfigError
 
 from .denoiser import DenoiserConfig
 
@@ -83,35 +85,22 @@ class ValidationConfig:
 
 
 @dataclass
-class TrainLoopConfig:
-    batch_size: int = 16  # per process
-    max_steps: int = 100_000
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.98)
-    warmup_steps: int = 1000
-    min_lr_ratio: float = 0.1  # cosine decay to lr × this
-    grad_clip: float = 1.0
-    loss: Literal["mse", "l1"] = "mse"  # paper: MSE on latents; "l1" optional
-    ema_decay: float | None = 0.999  # None: no EMA
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # accelerate: no | bf16 | fp16
-    seed: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    log_with: str | None = "tensorboard"  # accelerate tracker, or null
+class TrainLoopConfig(training.TrainSettings):
+    """The shared train section (batch_size is global) and the latent loss."""
 
-    def __post_init__(self):
-        check_optim(self, "train")
-        check_numbers(
-            self,
-            "train",
-            positive=("batch_size", "max_steps", "log_every", "checkpoint_every")
-            + ("keep_checkpoints",),
-            non_negative=("seed",),
-        )
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ConfigError(f"train.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+    output_dir: str = "runs/enhancement"
+    batch_size: int = 16
+    loss: Literal["mse", "l1"] = "mse"  # paper: MSE on latents; "l1" optional
+
+
+@dataclass
+class OptimConfig(training.OptimSettings):
+    """The shared optim section: warm-up, cosine decay to lr × min_lr_ratio, EMA weights."""
+
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.01
+    ema_decay: float | None = 0.999  # None: no EMA
 
 
 def check_seconds(seconds: float, where: str) -> None:
@@ -126,7 +115,11 @@ def check_seconds(seconds: float, where: str) -> None:
 
 @dataclass
 class EnhancementTrainConfig:
-    output_dir: str = "runs/enhancement"
+    """Everything `sonotok train enhancement` reads from its YAML file. `tokenizer`: the
+    frozen tokenizer (folder or hub id); a folder is copied into the exported model."""
+
+    RENAMED: ClassVar[dict[str, str]] = training.OLD_KEYS
+
     tokenizer: str = "mispeech/dashengtokenizer"
     tokenizer_dtype: Literal["fp32", "bf16", "fp16"] = (
         "fp32"  # bf16 allowed for the frozen encoder/decoder
@@ -134,17 +127,14 @@ class EnhancementTrainConfig:
     model: DenoiserConfig = field(default_factory=DenoiserConfig)
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
 
     def to_dict(self) -> dict:
-        from sonotok.tokenizer.train import to_dict
-
         return to_dict(self)
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> EnhancementTrainConfig:
     """A YAML file (or nothing: defaults) plus `key.path=value` overrides, every key and
-    type checked up front (sonotok.tokenizer.train's generic loader)."""
-    from sonotok.tokenizer.train import load_config as load_typed
-
-    return load_typed(EnhancementTrainConfig, path, list(overrides))
+    type checked up front (the core's one loader)."""
+    return load_yaml_config(EnhancementTrainConfig, path, list(overrides))

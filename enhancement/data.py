@@ -1,8 +1,9 @@
 """Training examples for the denoiser, each a pure function of (seed, index).
 
 Three kinds of data:
-- `MixedPairs`: clean speech + noise (+ impulse responses) from folders, globs or
-  Hugging Face datasets, mixed on the fly (see mixing.py);
+- `MixedPairs`: clean speech + noise (+ impulse responses) from any sources of
+  `sonotok.core.sources` (folders, globs, manifests, Hugging Face datasets), mixed on the
+  fly (see mixing.py);
 - `PairedFolders`: a paired corpus in the VoiceBank-DEMAND layout (a clean folder and a
   noisy folder holding files with the same relative names);
 - `LatentPairs`: cached latent datasets (the shared `latents` / `num_frames` format, e.g.
@@ -14,18 +15,16 @@ perm(seed, e)[i % n] — so a run resumes exactly from its step count alone.
 
 from __future__ import annotations
 
-import glob
-import io
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from sonotok.cli.tokenize import AUDIO_EXTENSIONS
-from sonotok.core.audio import read_audio, resample, to_mono
-from sonotok.core.errors import DataError
+from sonotok.core.audio import read_clip
+from sonotok.core.errors import ConfigError, DataError
+from sonotok.core.sources import AUDIO_EXTENSIONS, find_audio_files, open_source, source_specs
 from sonotok.extraction.extract import as_float, latent_storage
 from sonotok.tokenizer.train import position_rng
 from sonotok.tokenizer.train.data import SourceCheck, check_items
@@ -40,99 +39,44 @@ def epoch_row(n: int, seed: int, index: int) -> int:
 
 
 class AudioSource:
-    """A list of audio clips from folders / files / globs or a Hugging Face dataset.
+    """The clips of one data key (`data.clean`, `data.noise`, `data.rir`), read as one list.
 
-    spec: "path/to/folder", "clips/**/*.wav", a list of those, or
-    {"dataset": name_or_saved_path, "split": "train", "column": "audio"}.
+    spec: one source of `sonotok.core.sources` — a folder, glob, audio file, manifest or
+    dataset, as a path or a mapping `{path, type, split, audio_column, ...}` (the older
+    `{dataset: NAME_OR_PATH, split, column}` too) — or a list of them. `what` names the key
+    in messages.
     """
 
     def __init__(self, spec, what: str):
         self.what = what
-        self.files: list[Path] = []
-        self.dataset = None
-        specs = spec if isinstance(spec, (list, tuple)) else [spec]
-        for s in specs:
-            if isinstance(s, dict):
-                self._add_dataset(s)
-            else:
-                self._add_files(str(s))
-        if len(self) == 0:
-            raise DataError(
-                f"{what}: {spec!r} holds no audio; point it at a folder of {'/'.join(AUDIO_EXTENSIONS)} files"
-            )
-
-    def _add_files(self, item: str) -> None:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-        elif path.is_file():
-            found = [path]
-        else:
-            found = sorted(
-                Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()
-            )
-        if not found:
-            raise DataError(f"{self.what}: {item!r} matched no audio files; check the path")
-        self.files += found
-
-    def _add_dataset(self, spec: dict) -> None:
-        import datasets
-
-        if self.dataset is not None:
-            raise DataError(f"{self.what}: only one dataset per source; merge them first")
-        name, split, column = (
-            spec.get("dataset"),
-            spec.get("split", "train"),
-            spec.get("column", "audio"),
-        )
         try:
-            ds = (
-                datasets.load_from_disk(name)
-                if Path(str(name)).is_dir()
-                else datasets.load_dataset(name, split=split)
-            )
-        except Exception as err:
-            raise DataError(
-                f"{self.what}: dataset {name!r} cannot be opened ({type(err).__name__}: {err})"
-            ) from None
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds[split]
-        if column not in ds.column_names:
-            raise DataError(
-                f"{self.what}: dataset {name!r} has no column {column!r}; it has {ds.column_names}"
-            )
-        if isinstance(ds.features[column], datasets.Audio):
-            ds = ds.cast_column(column, datasets.Audio(decode=False))
-        self.dataset, self.column = ds.select_columns([column]), column
+            self.sources = [open_source(s) for s in source_specs(spec, what)]
+        except ConfigError as err:
+            raise DataError(f"{what}: {err}") from None
+        self.starts = np.cumsum([0] + [len(s) for s in self.sources]).tolist()
 
     def __len__(self) -> int:
-        return len(self.files) + (len(self.dataset) if self.dataset is not None else 0)
+        return self.starts[-1]
+
+    def _locate(self, index: int):
+        k = bisect.bisect_right(self.starts, index) - 1
+        return self.sources[k], index - self.starts[k]
+
+    def name(self, index: int) -> str:
+        """How messages name clip `index` (its file, or dataset and row)."""
+        source, i = self._locate(index)
+        return source.name(i)
 
     def read(self, index: int, sample_rate: int) -> np.ndarray:
-        """Clip `index` as mono float32 at `sample_rate`."""
-        if index < len(self.files):
-            data, sr = read_audio(self.files[index])
-            return resample(to_mono(data), sr, sample_rate)
-        row = self.dataset[index - len(self.files)][self.column]
-        if isinstance(row, dict) and row.get("array") is not None:
-            wave, sr = np.asarray(row["array"], dtype=np.float32), row["sampling_rate"]
-        elif isinstance(row, dict):
-            source = io.BytesIO(row["bytes"]) if row.get("bytes") else row["path"]
-            data, sr = sf.read(source, dtype="float32", always_2d=True)
-            wave = to_mono(data)
-        else:
-            raise DataError(f"{self.what}: column {self.column!r} is not an audio column")
-        return resample(wave, sr, sample_rate)
+        """Clip `index` as mono float32 at `sample_rate` (AudioInputError naming it if unreadable)."""
+        source, i = self._locate(index)
+        return source.read(i, sample_rate)
 
 
 def check_audio(source: AudioSource, silence_db: float = -60.0) -> SourceCheck:
     """A bounded look at a source's clips (`check_items`): how many are readable and loud."""
-
-    def describe(i: int) -> str:
-        return str(source.files[i]) if i < len(source.files) else f"{source.what}[{i}]"
-
     return check_items(
-        source.what, len(source), lambda i, _: source.read(i, 16000), describe, silence_db, tries=1
+        source.what, len(source), lambda i, _: source.read(i, 16000), source.name, silence_db, 1
     )
 
 
@@ -218,11 +162,7 @@ class PairedFolders(torch.utils.data.Dataset):
         for d in (noisy_dir, clean_dir):
             if not d.is_dir():
                 raise DataError(f"paired data: {d} is not a folder")
-        names = sorted(
-            p.relative_to(noisy_dir)
-            for p in noisy_dir.rglob("*")
-            if p.suffix.lower() in AUDIO_EXTENSIONS
-        )
+        names = [p.relative_to(noisy_dir) for p in find_audio_files(noisy_dir)]
         missing = [str(n) for n in names if not (clean_dir / n).is_file()]
         if missing:
             raise DataError(
@@ -230,16 +170,15 @@ class PairedFolders(torch.utils.data.Dataset):
                 f"(e.g. {missing[:3]}); both folders must hold the same file names"
             )
         if not names:
-            raise DataError(f"paired data: {noisy_dir} holds no audio files")
+            raise DataError(
+                f"paired data: {noisy_dir} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+            )
         self.pairs = [(noisy_dir / n, clean_dir / n) for n in names]
         self.segment, self.seed, self.sample_rate = segment_samples, seed, sample_rate
 
     def __getitem__(self, index: int) -> Example:
         noisy_path, clean_path = self.pairs[epoch_row(len(self.pairs), self.seed, index)]
-        waves = []
-        for path in (noisy_path, clean_path):
-            data, sr = read_audio(path)
-            waves.append(resample(to_mono(data), sr, self.sample_rate))
+        waves = [read_clip(p, self.sample_rate).wave.numpy() for p in (noisy_path, clean_path)]
         n = min(w.shape[0] for w in waves)
         noisy, clean = waves[0][:n], waves[1][:n]
         if self.segment is not None and n > self.segment:

@@ -8,7 +8,6 @@ the tokenizer's own decoder. The official dasheng-denoiser uses the same block
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -16,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sonotok.core.config import check_numbers, dataclass_from_dict
-from sonotok.tokenizer import CheckpointError, ConfigError
-from sonotok.tokenizer.checkpoints import load_strict, read_config, read_weights, resolve
+from sonotok.core.errors import CheckpointError, ConfigError
+from sonotok.core.hub import HubMixin
 
 MODEL_TYPE = "sonotok-enhancement"
 
@@ -146,7 +145,7 @@ def attention_mask(
     return allowed | torch.eye(length, dtype=torch.bool, device=device)
 
 
-class LatentDenoiser(nn.Module):
+class LatentDenoiser(HubMixin, nn.Module):
     """Noisy latents (B, T, latent_dim) → clean latents (B, T, latent_dim).
 
     >>> model = LatentDenoiser(DenoiserConfig())
@@ -193,21 +192,24 @@ class LatentDenoiser(nn.Module):
             out = latents + out
         return out if mask is None else out * mask[..., None]
 
-    # ---- checkpoints --------------------------------------------------------------------
+    # ---- checkpoints (sonotok.core.hub.HubMixin) -----------------------------------------
+    # `from_pretrained(name_or_path, device=None, **hub)`: the denoiser of an enhancement
+    # folder (see `EnhancementPipeline.save_pretrained`), which also names its tokenizer.
+    config_class = DenoiserConfig
+    model_type = MODEL_TYPE
+
+    def config_dict(self) -> dict:
+        """{"model_type": ..., "denoiser": {...}} (the pipeline adds "tokenizer")."""
+        return {"model_type": MODEL_TYPE, "denoiser": self.config.to_dict()}
+
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike) -> LatentDenoiser:
-        """The denoiser of an enhancement folder (see `EnhancementPipeline.save_pretrained`)."""
-        folder = resolve(name_or_path, allow_patterns=["config.json", "*.safetensors"])
-        values = read_config(folder)
+    def config_from_dict(cls, values: dict, where: str) -> DenoiserConfig:
         if values.get("model_type") != MODEL_TYPE:
             raise CheckpointError(
-                f"{name_or_path}: config.json has model_type {values.get('model_type')!r}, "
-                f"not {MODEL_TYPE!r}; pass a folder written by EnhancementPipeline.save_pretrained"
+                f"{where} has model_type {values.get('model_type')!r}, not {MODEL_TYPE!r}; "
+                "pass a folder written by EnhancementPipeline.save_pretrained"
             )
-        where = f"{folder / 'config.json'}: denoiser"
-        model = cls(DenoiserConfig.from_dict(values.get("denoiser", {}), where))
-        load_strict(model, read_weights(folder), str(name_or_path))
-        return model.eval()
+        return DenoiserConfig.from_dict(values.get("denoiser", {}), f"{where}: denoiser")
 
 
 def latent_loss(

@@ -3,9 +3,10 @@
 Frozen Dasheng-base (768-d, 25 Hz) → 3 Transformer blocks + LayerNorm → its own Vocos
 (backbone 768 / 1152 / 8 layers, ISTFT head n_fft 1280, hop 640, "same") at 16 kHz.
 Built from sonotok's own parts (SemanticEncoder, LatentDenoiser, VocosDecoder) and
-loaded strictly through a key map. Checkpoints read: the Zenodo/HF `.pt` dump
-{"config": {...}, "state_dict": {...}} (read with weights_only=True), or a folder with
-`config.yaml` (same structure as the dump's config) + `model.safetensors` (the state_dict).
+loaded strictly through a key map (`sonotok.core.hub.HubMixin`). Checkpoints read: the
+Zenodo/HF `.pt` dump {"config": {...}, "state_dict": {...}} (read with weights_only=True), or
+a folder with `config.yaml` (same structure as the dump's config) + `model.safetensors` (the
+state_dict). `save_pretrained` writes the latter, official key names included.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ import torch
 from torch import nn
 
 from sonotok.core.config import check_numbers, dataclass_from_dict
-from sonotok.core.errors import ConfigError
+from sonotok.core.errors import CheckpointError, ConfigError
+from sonotok.core.hub import HubMixin, model_card, read_safetensors, rename_keys, write_weights
+from sonotok.core.io import atomic_write
 from sonotok.tokenizer import (
-    CheckpointError,
     SemanticEncoder,
     SemanticEncoderConfig,
     VocosDecoder,
     VocosDecoderConfig,
 )
-from sonotok.tokenizer.checkpoints import load_strict, read_safetensors, rename_keys, resolve
+from sonotok.tokenizer.decoder import synthesize_chunked
 
-from .chunking import synthesize_chunked
 from .denoiser import DenoiserConfig, LatentDenoiser
 
 OFFICIAL_ID = "mispeech/dasheng-denoiser"
@@ -47,8 +48,22 @@ OFFICIAL_DENOISER_KEYS: list[tuple[str, str]] = [
     (r"^head\.", "vocoder.head."),
 ]
 
+# Ours → official, for `save_pretrained` (the inverse of OFFICIAL_DENOISER_KEYS).
+TO_OFFICIAL_KEYS: list[tuple[str, str]] = [
+    (
+        r"^encoder\.front_end\.window$",
+        "feature_extractor.feat_encoder.front_end.0.spectrogram.window",
+    ),
+    (r"^encoder\.front_end\.fb$", "feature_extractor.feat_encoder.front_end.0.mel_scale.fb"),
+    (r"^encoder\.init_bn\.", "feature_extractor.feat_encoder.init_bn.1."),
+    (r"^encoder\.patch_embed\.", "feature_extractor.feat_encoder.patch_embed.proj."),
+    (r"^encoder\.", "feature_extractor.feat_encoder."),
+    (r"^denoiser\.", "second_encoder."),
+    (r"^vocoder\.", ""),
+]
 
-class DashengDenoiser(nn.Module):
+
+class DashengDenoiser(HubMixin, nn.Module):
     """16 kHz noisy waves → enhanced waves, the official model's three stages as sonotok modules.
 
     Same stage interface as `TokenizerDenoiser`: `encode_latents`, `denoise`, `synthesize`.
@@ -120,16 +135,100 @@ class DashengDenoiser(nn.Module):
         z = self.encode_latents([wave])[0][None]
         return self.synthesize(self.denoise(z), chunk_frames=None)[0]
 
-    # ---- checkpoints --------------------------------------------------------------------
+    # ---- checkpoints (sonotok.core.hub.HubMixin) -----------------------------------------
+    model_type = "dasheng-denoiser"
+    hub_files = ["*.pt", "*.yaml", "*.safetensors", "*.json"]
+
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike = OFFICIAL_ID) -> DashengDenoiser:
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike = OFFICIAL_ID,
+        device: str | torch.device | None = None,
+        **hub,
+    ) -> DashengDenoiser:
         """Load the official checkpoint strictly: a `.pt` dump, a folder holding one, or a
-        folder with config.yaml + model.safetensors; a hub id is downloaded first."""
-        path = resolve(name_or_path, allow_patterns=["*.pt", "*.yaml", "*.safetensors", "*.json"])
+        folder with config.yaml + model.safetensors; a hub id is downloaded first.
+
+        hub: `revision`, `cache_dir`, `token`, `local_files_only` (`sonotok.core.hub.resolve`).
+        """
+        return super().from_pretrained(name_or_path, device, **hub)
+
+    @classmethod
+    def build(cls, config: tuple) -> DashengDenoiser:
+        return cls(*config)
+
+    @classmethod
+    def load_path(cls, path: Path, source: str) -> DashengDenoiser:
         config, state = read_official(path)
-        model = cls(*configs_from_official(config, str(name_or_path)))
-        load_strict(model, rename_keys(state, OFFICIAL_DENOISER_KEYS), str(name_or_path))
-        return model.eval()
+        configs = configs_from_official(config, source)
+        return cls.from_state_dict(configs, rename_keys(state, OFFICIAL_DENOISER_KEYS), source)
+
+    def official_config(self) -> dict:
+        """The official config.yaml contents for this model (a reduced encoder is described
+        by its differences from dasheng_base, as the parity fixture does)."""
+        encoder = self.encoder.config.to_dict()
+        base = SemanticEncoderConfig.preset("base").to_dict()
+        d, den, voc = self.encoder.embed_dim, self.denoiser.config, self.vocoder.config
+        return {
+            "feature_extractor": {
+                "class_path": "dasheng_denoiser.feature_extractors.DashengFeatures",
+                "init_args": {
+                    "dasheng_model": "dasheng_base",
+                    **{k: v for k, v in encoder.items() if v != base[k]},
+                },
+            },
+            "second_encoder": {
+                "class_path": "dasheng_denoiser.models.DashengBlocks",
+                "init_args": {
+                    "embedding_dims": d,
+                    "num_heads": den.num_heads,
+                    "num_layers": den.num_layers,
+                },
+            },
+            "backbone": {
+                "class_path": "vocos.models.VocosBackbone",
+                "init_args": {
+                    "input_channels": d,
+                    "dim": voc.dim,
+                    "intermediate_dim": voc.intermediate_dim,
+                    "num_layers": voc.num_layers,
+                },
+            },
+            "head": {
+                "class_path": "vocos.heads.ISTFTHead",
+                "init_args": {
+                    "dim": voc.dim,
+                    "n_fft": voc.n_fft,
+                    "hop_length": voc.hop_length,
+                    "padding": "same",
+                },
+            },
+        }
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """config.yaml + model.safetensors in the official layout and key names (derived
+        front-end tables included, as in the released file); atomic writes."""
+        import yaml
+
+        config = self.official_config()
+        ours = (self.encoder.config, self.denoiser.config, self.vocoder.config)
+        if configs_from_official(config, "this model") != ours:
+            raise CheckpointError(
+                "this DashengDenoiser has settings the official layout cannot describe "
+                "(mlp_ratio, norms or decoder options differ from dasheng-denoiser's)"
+            )
+        state = {**dict(self.named_buffers()), **self.state_dict()}
+        folder = write_weights(folder, rename_keys(state, TO_OFFICIAL_KEYS))
+        text = yaml.safe_dump(config, sort_keys=False)
+        atomic_write(folder / "config.yaml", lambda tmp: Path(tmp).write_text(text))
+        return folder
+
+    def model_card(self, repo_id: str) -> str:
+        body = (
+            "\nThe official dasheng-denoiser layout (config.yaml + model.safetensors); "
+            "sonotok's `EnhancementPipeline.from_pretrained` loads it too.\n"
+        )
+        return model_card(repo_id, type(self), ["speech-enhancement", "dasheng-denoiser"], body)
 
 
 def is_official_checkpoint(path: Path) -> bool:

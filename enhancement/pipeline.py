@@ -7,10 +7,13 @@ official dasheng-denoiser (`DashengDenoiser`); both expose encode_latents / deno
 
 Folder layout written by `save_pretrained` (and read by `from_pretrained`):
     config.json        {"model_type": "sonotok-enhancement", "denoiser": {...DenoiserConfig},
-                        "tokenizer": "tokenizer" | hub id | path}
+                        "tokenizer": "tokenizer" | hub id | absolute path}
     model.safetensors  the denoiser's weights
-    tokenizer/         optional: the tokenizer (AudioTokenizer.save_pretrained); a relative
-                       "tokenizer" reference is resolved inside the folder
+    tokenizer/         the tokenizer (AudioTokenizer.save_pretrained), unless the reference
+                       names a hub id or an absolute folder
+A folder so written loads wherever it is moved. A relative reference is read inside the folder
+(the bundled sonotok-mini models share "../tokenizer"); one that is not there is an error.
+The official dasheng-denoiser is saved in its own layout (`DashengDenoiser.save_pretrained`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ from sonotok.core.audio import (
     restore_rate_and_length,
     write_audio,
 )
+from sonotok.core.errors import AudioInputError, CheckpointError, ModelNotFoundError
+from sonotok.core.hub import (
+    PushToHubMixin,
+    is_hub_id,
+    model_card,
+    read_config,
+    resolve,
+    write_pretrained,
+)
 from sonotok.core.io import check_finite
-from sonotok.tokenizer import AudioInputError, AudioTokenizer, CheckpointError
-from sonotok.tokenizer.checkpoints import read_config, resolve, write_pretrained
+from sonotok.tokenizer import AudioTokenizer
 
 from .chunking import map_chunked
 from .denoiser import MODEL_TYPE, LatentDenoiser
@@ -76,7 +87,7 @@ class TokenizerDenoiser(nn.Module):
             return self.tokenizer.synthesize(latents, chunk_frames)
 
 
-class EnhancementPipeline:
+class EnhancementPipeline(PushToHubMixin):
     """Enhance speech recordings of any rate, channel count and length.
 
     >>> pipe = EnhancementPipeline.from_pretrained("mispeech/dasheng-denoiser")
@@ -178,51 +189,79 @@ class EnhancementPipeline:
 
     # ---- checkpoints --------------------------------------------------------------------
     def save_pretrained(
-        self, folder: str | os.PathLike, tokenizer_reference: str | None = None
-    ) -> None:
-        """Write the enhancement folder; the tokenizer goes into folder/tokenizer unless
-        `tokenizer_reference` (a hub id or path) is given."""
-        if not isinstance(self.model, TokenizerDenoiser):
-            raise TypeError("only tokenizer-based denoisers are saved in sonotok's layout")
-        save_enhancement(folder, self.model.denoiser, self.model.tokenizer, tokenizer_reference)
+        self, folder: str | os.PathLike, tokenizer_reference: str | os.PathLike | None = None
+    ) -> Path:
+        """Write a folder that loads wherever it is moved: the tokenizer is stored inside
+        (folder/tokenizer) unless `tokenizer_reference` names a hub id or an existing
+        tokenizer folder (stored as its absolute path). The official dasheng-denoiser is
+        written in its own layout (config.yaml + model.safetensors)."""
+        if isinstance(self.model, DashengDenoiser):
+            return self.model.save_pretrained(folder)
+        return save_enhancement(
+            folder, self.model.denoiser, self.model.tokenizer, tokenizer_reference
+        )
+
+    def model_card(self, repo_id: str) -> str:
+        if isinstance(self.model, DashengDenoiser):
+            return self.model.model_card(repo_id)
+        body = (
+            "\nSpeech enhancement on a sonotok tokenizer's latents: a "
+            f"{self.model.denoiser.config.num_layers}-layer latent denoiser, decoded by the "
+            "tokenizer stored in `tokenizer/`. Enhance a file with "
+            f"`sonotok enhance noisy.wav -o out/ --model {repo_id}`.\n"
+        )
+        return model_card(repo_id, type(self), ["speech-enhancement", MODEL_TYPE], body)
 
     @classmethod
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike | None = None,
-        tokenizer: AudioTokenizer | str | None = None,
+        tokenizer: AudioTokenizer | str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         compute_dtype: torch.dtype | str | None = None,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
         **options,
     ) -> EnhancementPipeline:
         """Load an enhancement folder written by `save_pretrained` (or by `sonotok train
         enhancement`) or the official dasheng-denoiser (hub id, folder or `.pt`). None: the
         default denoiser, offline (DEFAULT_MODEL if cached, else the bundled sonotok-mini one).
 
-        tokenizer: override the folder's tokenizer reference. options: chunk_seconds, ...
+        tokenizer: override the folder's tokenizer reference. revision, cache_dir, token,
+        local_files_only: as in huggingface_hub (`sonotok.core.hub.resolve`); all but revision
+        also apply to a tokenizer the folder names by hub id. options: chunk_seconds, ...
         """
         from sonotok.defaults import model_or_default
 
         name_or_path = model_or_default(name_or_path, "denoiser")
+        hub = dict(cache_dir=cache_dir, token=token, local_files_only=local_files_only)
         path = resolve(
             name_or_path,
             allow_patterns=["*.json", "*.safetensors", "*.pt", "*.yaml", "tokenizer/*"],
+            revision=revision,
+            **hub,
         )
         values = read_config(path) if path.is_dir() and (path / "config.json").is_file() else {}
         if values.get("model_type") == MODEL_TYPE:
-            denoiser = LatentDenoiser.from_pretrained(path)
+            denoiser = LatentDenoiser.load_path(path, str(name_or_path))
             if not isinstance(tokenizer, AudioTokenizer):
-                ref = tokenizer or values.get("tokenizer")
-                if not ref or not isinstance(ref, (str, os.PathLike)):
-                    raise CheckpointError(
-                        f"{path}/config.json names no tokenizer; pass tokenizer='mispeech/dashengtokenizer' or a folder"
-                    )
-                local = path / ref
-                tokenizer = AudioTokenizer.from_pretrained(local if local.exists() else ref)
+                location = tokenizer_location(path, tokenizer or values.get("tokenizer"))
+                try:
+                    tokenizer = AudioTokenizer.from_pretrained(location, **hub)
+                except ModelNotFoundError as err:
+                    raise ModelNotFoundError(
+                        f"{path / 'config.json'} names the tokenizer {str(location)!r}, which "
+                        f"cannot be found ({err}); pass the tokenizer folder as tokenizer=... "
+                        "(--tokenizer FOLDER), e.g. when that name is a path relative to where "
+                        "the model was trained"
+                    ) from None
             model: nn.Module = TokenizerDenoiser(tokenizer, denoiser)
             model.tokenizer.set_compute_dtype(compute_dtype)
         elif is_official_checkpoint(path):
-            model = DashengDenoiser.from_pretrained(path)
+            model = DashengDenoiser.load_path(path, str(name_or_path))
             model.set_compute_dtype(_dtype(compute_dtype))
         else:
             raise CheckpointError(
@@ -230,6 +269,33 @@ class EnhancementPipeline:
                 f"{MODEL_TYPE!r}) nor a dasheng-denoiser checkpoint (.pt or config.yaml + model.safetensors)"
             )
         return cls(model.to(device or "cpu").eval(), **options)
+
+
+def tokenizer_location(folder: Path, reference) -> Path | str:
+    """Where an enhancement folder's tokenizer reference points: inside the folder (a relative
+    path), an absolute folder, or a hub id. A relative path that is not inside the folder (it
+    was moved away from its tokenizer) is a ModelNotFoundError saying what to do."""
+    where = folder / "config.json"
+    if not reference or not isinstance(reference, (str, os.PathLike)):
+        raise CheckpointError(
+            f"{where} names no tokenizer; pass tokenizer='mispeech/dashengtokenizer' or a folder"
+        )
+    inside = folder / reference
+    if inside.exists():
+        return inside
+    path = Path(reference).expanduser()
+    if path.is_absolute() or path.exists():
+        # (an existing relative path: an export written before references were made absolute,
+        # loaded from the folder it was trained in)
+        return path
+    if is_hub_id(str(reference)):
+        return str(reference)
+    raise ModelNotFoundError(
+        f"{where} names the tokenizer by the relative path {str(reference)!r}, which is not at "
+        f"{inside} (the folder was moved away from its tokenizer); pass tokenizer=FOLDER "
+        "(--tokenizer FOLDER), or re-save the pipeline with save_pretrained(), which stores the "
+        "tokenizer inside the folder"
+    )
 
 
 def _dtype(name: torch.dtype | str | None) -> torch.dtype | None:
@@ -241,18 +307,34 @@ def save_enhancement(
     folder: str | os.PathLike,
     denoiser: LatentDenoiser,
     tokenizer: AudioTokenizer | None,
-    tokenizer_reference: str | None = None,
+    tokenizer_reference: str | os.PathLike | None = None,
 ) -> Path:
-    """config.json + model.safetensors (+ tokenizer/ when no reference is given), atomic."""
+    """config.json + model.safetensors (+ tokenizer/ when no reference is given), atomic.
+
+    `tokenizer_reference`: a hub id (kept as is) or an existing tokenizer folder (a relative
+    path is read from the current directory, like any path argument; stored absolute), so
+    the folder does not depend on where it was written from."""
     folder = Path(folder)
     if tokenizer_reference is None:
         if tokenizer is None:
             raise ValueError("give a tokenizer to save or a tokenizer_reference")
         tokenizer.save_pretrained(folder / "tokenizer")
-        tokenizer_reference = "tokenizer"
-    config = {
-        "model_type": MODEL_TYPE,
-        "tokenizer": str(tokenizer_reference),
-        "denoiser": denoiser.config.to_dict(),
-    }
+        reference = "tokenizer"
+    else:
+        reference = portable_reference(tokenizer_reference, folder)
+    config = {**denoiser.config_dict(), "tokenizer": reference}
     return write_pretrained(folder, config, denoiser.state_dict())
+
+
+def portable_reference(reference: str | os.PathLike, folder: Path) -> str:
+    """An existing local folder → its absolute path; a hub id → itself; else an error."""
+    path = Path(reference).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if is_hub_id(str(reference)):
+        return str(reference)
+    raise ModelNotFoundError(
+        f"tokenizer_reference {str(reference)!r} for {folder}: no such folder (relative paths "
+        "are read from the current directory) and not a hub id 'owner/name'; pass an existing "
+        "tokenizer folder, a hub id, or no reference to store the tokenizer inside the folder"
+    )

@@ -85,11 +85,10 @@ def validate(
 def run_validation(
     accelerator, shipped: LatentDenoiser, config, tokenizer, examples, step: int, output_dir: Path
 ) -> dict:
-    """Score `shipped` (the weights that would be exported); log metrics and example audio."""
+    """Score `shipped` (the weights that would be exported) and write example audio; the
+    metrics are returned for the trainer's log line (metrics.jsonl, TensorBoard)."""
     metrics, enhanced = validate(shipped, tokenizer, examples, accelerator.device)
     logger.info("step %d validation: %s", step, {k: round(v, 4) for k, v in metrics.items()})
-    if config.train.log_with:
-        accelerator.log(metrics, step=step)
     samples = output_dir / "samples" / f"step_{step}"
     writer = None
     if config.train.log_with == "tensorboard":

@@ -34,6 +34,25 @@ def _unit(x: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.normalize(x, dim=-1).cpu().numpy()
 
 
+def _clap_folder(name: str, hub: dict):
+    """The local folder of a ClapModel: configs, tokenizer files and safetensors weights, or
+    pytorch_model.bin when the repository has no safetensors (never both downloaded)."""
+    from sonotok.core.errors import ModelNotFoundError
+    from sonotok.core.hub import resolve
+
+    try:
+        folder = resolve(name, allow_patterns=["*.json", "*.txt", "*.safetensors"], **hub)
+        if folder.is_dir() and not any(folder.glob("*.safetensors")):
+            folder = resolve(name, allow_patterns=["*.json", "*.txt", "*.bin"], **hub)
+    except ModelNotFoundError as err:
+        raise EmbedderUnavailableError(
+            f"cannot load the CLAP model {name!r}: {err}; without access to the Hugging Face "
+            f"hub, download it elsewhere (`hf download {DEFAULT_MODEL}`), copy the folder here "
+            "and pass --clap-model FOLDER"
+        ) from None
+    return folder
+
+
 class ClapEmbedder:
     """CLAP through ``transformers``: audio rows for FD, text embeddings for CLAP score."""
 
@@ -47,7 +66,9 @@ class ClapEmbedder:
         self.cache_id = cache_id
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | None = None) -> ClapEmbedder:
+    def from_pretrained(cls, name_or_path: str | None = None, **hub) -> ClapEmbedder:
+        """A ClapModel folder or hub id (default laion/clap-htsat-unfused), found by
+        `sonotok.core.hub.resolve` (hub: revision, cache_dir, token, local_files_only)."""
         name = name_or_path or DEFAULT_MODEL
         try:
             from transformers import AutoFeatureExtractor, AutoTokenizer, ClapModel
@@ -55,10 +76,11 @@ class ClapEmbedder:
             raise EmbedderUnavailableError(
                 f"CLAP needs transformers ({err}); pip install 'sonotok[eval]'"
             ) from None
+        folder = str(_clap_folder(name, hub))
         try:
-            model = ClapModel.from_pretrained(name)
-            feature_extractor = AutoFeatureExtractor.from_pretrained(name)
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            model = ClapModel.from_pretrained(folder)
+            feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError) as err:
             first_line = (
                 str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

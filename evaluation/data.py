@@ -7,19 +7,19 @@ Hugging Face dataset.
   (also accepted: ``audio``, ``file``; relative paths are relative to the manifest), and
   optional ``id``, ``domain`` and ``caption`` columns.
 - A single audio file.
-- A Hugging Face dataset: a ``save_to_disk`` folder, a data folder (parquet/arrow) or a hub id,
-  read with the tokenizer's dataset reader (audio cells decoded by soundfile, never by
-  ``datasets``). Ids come from an ``id``-like column (else the audio path, else the row number),
-  domains from a ``domain`` column, captions from a ``caption`` column.
+- A Hugging Face dataset: a ``save_to_disk`` folder, a data folder (parquet/arrow) or a hub id
+  (audio cells decoded by the core's bounded decoder, never by ``datasets``). Ids come from an
+  ``id``-like column (else the audio path, else the row number), domains from a ``domain``
+  column, captions from a ``caption`` column.
+- Anything else `sonotok.core.sources` opens (a glob, a ``.txt`` list of paths): every source
+  kind and the audio extension list are the core's, the same for every command.
 
 Two sets are paired by id (e.g. ``clean/spk1/utt3.wav`` with ``enhanced/spk1/utt3.flac``).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,10 +28,20 @@ from typing import Any
 
 import torch
 
-from sonotok.core.errors import SonotokError
-from sonotok.tokenizer import load_audio
+from sonotok.core.audio import load_audio
+from sonotok.core.errors import ConfigError, SonotokError
+from sonotok.core.sources import (
+    AUDIO_EXTENSIONS,
+    AudioSource,
+    SourceSpec,
+    manifest_rows,
+    open_source,
+    resolve_path,
+    source_type,
+    strip_audio_extension,
+)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+__all__ = ["AUDIO_EXTENSIONS", "EvaluationInputError", "Item", "discover", "pair", "read_captions"]
 MANIFEST_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 _PATH_COLUMNS = ("path", "audio", "file")
 
@@ -64,7 +74,7 @@ class Item:
         return f"{self.source.description} row {self.row} (id {self.id})"
 
     def _cell(self):
-        return self.source.dataset[self.row][self.source.audio_column]
+        return self.source.cell(self.row)
 
     def load(self, sample_rate: int) -> torch.Tensor:
         """Mono float32 wave (N,) at ``sample_rate``; AudioInputError naming the item."""
@@ -86,10 +96,8 @@ class Item:
             h.update(torch.as_tensor(cell["array"]).float().numpy().tobytes())
             h.update(str(cell.get("sampling_rate")).encode())
         else:
-            path = Path(cell["path"] if isinstance(cell, dict) else cell)
-            if not path.is_absolute() and self.source.base_dir is not None and not path.exists():
-                path = self.source.base_dir / path
-            return file_digest(path)
+            path = cell["path"] if isinstance(cell, dict) else cell
+            return file_digest(resolve_path(path, self.source.base_dir))
         return h.hexdigest()
 
 
@@ -102,24 +110,13 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _is_dataset(source: Path) -> bool:
-    if source.is_dir():
-        marks = ("state.json", "dataset_dict.json")
-        return any((source / m).is_file() for m in marks) or any(
-            p.suffix in (".parquet", ".arrow") for p in source.rglob("*")
-        )
-    # not a local path: a hub id such as "openslr/librispeech_asr"
-    return not source.exists() and source.suffix == "" and len(source.parts) == 2
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
 
 
-def _from_dataset(source: str, split: str | None) -> list[Item]:
-    from sonotok.core.sources import open_audio_source
-    from sonotok.tokenizer.config import ConfigError
-
-    try:
-        opened = open_audio_source(source, split=split)
-    except ConfigError as err:
-        raise EvaluationInputError(str(err)) from None
+def _items(opened: AudioSource, kind: str) -> list[Item]:
+    """One Item per row of an opened source: files by path, stored audio by (source, row).
+    A folder's (or glob's) first sub-folder is the domain; elsewhere a `domain` column."""
     data = opened.dataset
     columns = set(data.column_names)
 
@@ -128,59 +125,39 @@ def _from_dataset(source: str, split: str | None) -> list[Item]:
 
     ids = column(opened.id_column)
     domains, captions = column("domain"), column("caption")
-    audio = None if ids is not None else column(opened.audio_column)
+    dtype = getattr(data.features[opened.audio_column], "dtype", None)
+    paths = column(opened.audio_column) if dtype in ("string", "large_string") else None
     items = []
     for row in range(len(data)):
-        if ids is not None:
-            item_id = str(ids[row])
+        item_id = _text(ids[row]) if ids is not None else None
+        item_id = strip_audio_extension(item_id) if item_id is not None else opened.item_id(row)
+        if kind in ("folder", "glob"):
+            parts = item_id.split("/")
+            domain = parts[0] if len(parts) > 1 else None
         else:
-            cell = audio[row]
-            path = cell.get("path") if isinstance(cell, dict) else cell
-            item_id = _strip_audio_extension(str(path)) if path else str(row)
-        items.append(
-            Item(
-                id=_strip_audio_extension(item_id),
-                domain=str(domains[row]) if domains and domains[row] not in (None, "") else None,
-                caption=str(captions[row]) if captions and captions[row] else None,
-                source=opened,
-                row=row,
-            )
-        )
+            domain = _text(domains[row]) if domains else None
+        caption = _text(captions[row]) if captions else None
+        if paths is not None:
+            items.append(Item(item_id, resolve_path(paths[row], opened.base_dir), domain, caption))
+        else:
+            items.append(Item(item_id, None, domain, caption, opened, row))
     return items
 
 
-def _strip_audio_extension(text: str) -> str:
-    path = Path(text)
-    return path.with_suffix("").as_posix() if path.suffix.lower() in AUDIO_EXTENSIONS else text
-
-
 def discover(source: str | Path, split: str | None = None) -> list[Item]:
-    """Items of a folder, manifest, single audio file or dataset, sorted by id.
+    """Items of a folder, manifest, single audio file or dataset (any source of
+    `sonotok.core.sources`), sorted by id.
 
     ``split`` picks the split of a dataset with several (default: the only one, or "train").
     """
     text = str(source)
-    source = Path(source)
-    if _is_dataset(source):
-        items = _from_dataset(text, split)
-    elif source.is_dir():
-        items = _from_folder(source)
-    elif source.is_file() and source.suffix.lower() in MANIFEST_EXTENSIONS:
-        items = _from_manifest(source)
-    elif source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
-        items = [Item(id=source.stem, path=source)]
-    elif source.exists():
-        raise EvaluationInputError(
-            f"{source}: not a folder, an audio file ({', '.join(AUDIO_EXTENSIONS)}) or a manifest "
-            f"({', '.join(MANIFEST_EXTENSIONS)}); pass one of those"
-        )
-    else:
-        raise EvaluationInputError(f"{source}: no such file or folder; check the path")
-    if not items:
-        raise EvaluationInputError(
-            f"{source}: holds no audio files ({', '.join(AUDIO_EXTENSIONS)}); point at the folder "
-            "that contains them"
-        )
+    try:
+        spec = SourceSpec(path=text, split=split)
+        kind = source_type(spec)
+        opened = open_source(SourceSpec(path=text, type=kind, split=split))
+    except ConfigError as err:  # the core's DataError: names the source and the fix
+        raise EvaluationInputError(str(err)) from None
+    items = _items(opened, kind)
     counts = Counter(it.id for it in items)
     duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
@@ -191,62 +168,6 @@ def discover(source: str | Path, split: str | None = None) -> list[Item]:
     return sorted(items, key=lambda it: it.id)
 
 
-def _from_folder(folder: Path) -> list[Item]:
-    items = []
-    for path in folder.rglob("*"):
-        if not path.is_file() or path.suffix.lower() not in AUDIO_EXTENSIONS:
-            continue
-        rel = path.relative_to(folder)
-        domain = rel.parts[0] if len(rel.parts) > 1 else None
-        items.append(Item(id=rel.with_suffix("").as_posix(), path=path, domain=domain))
-    return items
-
-
-def _rows(manifest: Path) -> list[dict]:
-    text = manifest.read_text(encoding="utf-8")
-    if manifest.suffix.lower() == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise EvaluationInputError(
-                    f"{manifest}:{lineno}: not valid JSON ({err.msg}); write one JSON object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise EvaluationInputError(f"{manifest}:{lineno}: expected a JSON object per line")
-            rows.append(row)
-        return rows
-    delimiter = "\t" if manifest.suffix.lower() == ".tsv" else ","
-    return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
-
-
-def _from_manifest(manifest: Path) -> list[Item]:
-    items = []
-    for i, row in enumerate(_rows(manifest)):
-        column = next((c for c in _PATH_COLUMNS if row.get(c)), None)
-        if column is None:
-            raise EvaluationInputError(
-                f"{manifest}: row {i + 1} has no audio path; add a 'path' column "
-                "(relative to the manifest or absolute)"
-            )
-        path = Path(str(row[column]))
-        if not path.is_absolute():
-            path = manifest.parent / path
-        item_id = str(row.get("id") or Path(str(row[column])).with_suffix("").as_posix())
-        items.append(
-            Item(
-                id=item_id,
-                path=path,
-                domain=str(row["domain"]) if row.get("domain") not in (None, "") else None,
-                caption=str(row["caption"]) if row.get("caption") not in (None, "") else None,
-            )
-        )
-    return items
-
-
 def read_captions(path: str | Path) -> dict[str, str]:
     """Captions keyed by item id from a manifest with ``id`` (or ``path``) and ``caption``."""
     path = Path(path)
@@ -254,8 +175,12 @@ def read_captions(path: str | Path) -> dict[str, str]:
         raise EvaluationInputError(
             f"{path}: not a caption file; pass a .csv, .tsv or .jsonl with 'id' and 'caption' columns"
         )
+    try:
+        rows = manifest_rows(path)
+    except ConfigError as err:
+        raise EvaluationInputError(str(err)) from None
     captions = {}
-    for i, row in enumerate(_rows(path)):
+    for i, row in enumerate(rows):
         path_value = next((row[c] for c in _PATH_COLUMNS if row.get(c)), None)
         key = row.get("id") or (
             Path(str(path_value)).with_suffix("").as_posix() if path_value else None

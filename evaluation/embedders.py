@@ -78,17 +78,21 @@ class SonotokEmbedder:
         self.cache_id = cache_id or f"sonotok-{_model_digest(tokenizer)}"
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | None = None) -> SonotokEmbedder:
+    def from_pretrained(cls, name_or_path: str | None = None, **hub) -> SonotokEmbedder:
         """A tokenizer folder or hub id; None: the default tokenizer (official if cached,
-        else the bundled sonotok-mini one), named on stderr."""
+        else the bundled sonotok-mini one), named on stderr. hub: revision, cache_dir, token,
+        local_files_only (`sonotok.core.hub.resolve`)."""
         from sonotok.defaults import model_or_default
-        from sonotok.tokenizer import AudioTokenizer
+        from sonotok.tokenizer.interface import load_tokenizer
 
-        return cls(AudioTokenizer.from_pretrained(model_or_default(name_or_path, "tokenizer")))
+        return cls(load_tokenizer(model_or_default(name_or_path, "tokenizer"), **hub))
 
     @torch.no_grad()
     def embed(self, wave: torch.Tensor) -> dict[str, np.ndarray]:
-        z = self.tokenizer.encode(wave, sample_rate=self.sample_rate, features="semantic")
+        # A family's semantic features where it has them (the DashengTokenizer), else its latents.
+        names = self.tokenizer.feature_names
+        features = "semantic" if "semantic" in names else names[0]
+        z = self.tokenizer.encode(wave, sample_rate=self.sample_rate, features=features)
         return {"embedding": z.float().mean(dim=0, keepdim=True).cpu().numpy()}
 
 

@@ -113,9 +113,8 @@ def embedded_dataset(
     column is reported before any audio is encoded."""
     import datasets
 
-    from sonotok.cli.tokenize import AUDIO_EXTENSIONS
     from sonotok.core.options import resolve_device
-    from sonotok.core.sources import open_audio_source, open_dataset
+    from sonotok.core.sources import AUDIO_EXTENSIONS, open_audio_source, open_dataset
     from sonotok.extraction.extract import PLAN_FILE, ExtractConfig, extract
 
     path = Path(source).expanduser()
@@ -138,7 +137,7 @@ def embedded_dataset(
     )
     plan = folder / PLAN_FILE
     if not (plan.is_file() and json.loads(plan.read_text()).get("totals", {}).get("complete")):
-        from sonotok.tokenizer.model import AudioTokenizer
+        from sonotok.tokenizer.interface import load_tokenizer
 
         audio = open_audio_source(
             source,
@@ -155,9 +154,7 @@ def embedded_dataset(
                 f"{[c for c in audio.dataset.features if c != audio.audio_column]}; name it with "
                 "--label-column"
             )
-        tokenizer = AudioTokenizer.from_pretrained(
-            model, device=resolve_device(device), compute_dtype=dtype
-        )
+        tokenizer = load_tokenizer(model, device=resolve_device(device), compute_dtype=dtype)
         print(f"probe: embedding {len(audio.dataset)} clips into {folder}", file=sys.stderr)
         config = ExtractConfig(
             output=str(folder),

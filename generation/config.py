@@ -1,20 +1,20 @@
-"""Training configuration for `sonotok train generation`: YAML file + `--set a.b=value` overrides."""
+"""Training configuration for `sonotok train generation` (configs/generation/): the train: and
+optim: sections every recipe shares (sonotok.core.training) plus model:, objective:, data: and
+the text encoder, read by the core's one YAML loader with `--set a.b=value` overrides."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal
 
-import yaml
-
-from sonotok.core.config import check_numbers
+from sonotok.core import training
+from sonotok.core.config import check_numbers, load_yaml_config, to_dict
 from sonotok.core.errors import ConfigError
 
-from .dit import DiTConfig, typed_config
+from .dit import DiTConfig
 from .flow import FlowMatchingObjective
-from .hub import GenerationError
 from .text import DEFAULT_TEXT_ENCODER
 
 
@@ -32,137 +32,82 @@ class DataConfig:
         for name in ("latent_mean", "latent_std"):
             value = getattr(self, name)
             if isinstance(value, str) and value != "auto":
-                raise GenerationError(f"data.{name}={value!r}: give a number or 'auto'")
+                raise ConfigError(f"data.{name}={value!r}: give a number or 'auto'")
         if not isinstance(self.latent_std, str) and self.latent_std <= 0:
-            raise GenerationError(f"data.latent_std must be > 0, got {self.latent_std}")
-        _check(self, "data", positive=("max_frames",))
+            raise ConfigError(f"data.latent_std must be > 0, got {self.latent_std}")
+        check_numbers(self, "data", positive=("max_frames",))
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation, checkpointing and logging."""
+class TrainConfig(training.TrainSettings):
+    """The shared train section (batch_size is global), plus audio samples during training."""
 
     output_dir: str = "runs/generation"
-    seed: int = 0
-    batch_size: int = 8  # per process
-    grad_accum: int = 1
+    batch_size: int = 8
     max_steps: int = 200_000  # paper: 200k steps
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    lr_schedule: str = "constant_with_warmup"  # any diffusers.optimization.get_scheduler name
-    warmup_steps: int = 1000
-    grad_clip: float = 1.0
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
-    gradient_checkpointing: bool = False
-    ema_decay: float = 0.9999
     checkpoint_every: int = 5000
-    keep_checkpoints: int = 3
-    log_every: int = 50
-    log_with: str | None = None  # e.g. "tensorboard"
-    resume: str = "auto"  # "auto" (latest in output_dir), "none", or a checkpoint folder
+    gradient_checkpointing: bool = False
     sample_every: int = 0  # 0: never; else write audio for sample_prompts every N steps
     sample_prompts: list[str] = field(default_factory=lambda: ["a dog barks", "a piano melody"])
     sample_seconds: float = 5.0
     sample_steps: int = 25
     sample_guidance: float = 5.0
-    tokenizer: str | None = (
-        None  # tokenizer folder / hub id to decode samples and ship in the pipeline
-    )
+    # the tokenizer the latents came from (folder or hub id): decodes the samples; a folder is
+    # copied into pipeline/, a hub id is named there
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
-        _check(
+        super().__post_init__()
+        check_numbers(
             self,
             "train",
-            positive=("batch_size", "grad_accum", "max_steps", "lr", "checkpoint_every")
-            + ("keep_checkpoints", "log_every", "sample_seconds", "sample_steps"),
-            non_negative=("seed", "weight_decay", "warmup_steps", "grad_clip", "sample_every")
-            + ("sample_guidance",),
-            below_one=("betas", "ema_decay"),
+            positive=("sample_seconds", "sample_steps"),
+            non_negative=("sample_every", "sample_guidance"),
         )
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise GenerationError(
-                f"train.mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'fp16'"
-            )
 
 
-def _check(settings, prefix: str, **ranges) -> None:
-    """`check_numbers` raising this package's GenerationError."""
-    try:
-        check_numbers(settings, prefix, **ranges)
-    except ConfigError as err:
-        raise GenerationError(str(err)) from None
+@dataclass
+class OptimConfig(training.OptimSettings):
+    """The shared optim section; a DiT keeps its rate after the warm-up by default."""
+
+    lr: float = 1e-4  # not stated in the paper; a common DiT choice
+    schedule: Literal["cosine", "constant"] = "constant"
+    min_lr_ratio: float = 0.0
+    ema_decay: float | None = 0.9999
 
 
 @dataclass
 class GenerationTrainConfig:
     """The whole training recipe; sections map to YAML top-level keys."""
 
+    RENAMED: ClassVar[dict[str, str]] = training.OLD_KEYS
+
     model: DiTConfig = field(default_factory=DiTConfig)
     objective: FlowMatchingObjective = field(default_factory=FlowMatchingObjective)
     data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     text_encoder: str = DEFAULT_TEXT_ENCODER
     text_max_length: int = 128
     sway_coef: float | None = -1.0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     def __post_init__(self) -> None:
         o = self.objective
-        _check(self, "", positive=("text_max_length",))
-        _check(o, "objective", positive=("logit_std", "shift_base_dim"), fraction=("cond_dropout",))
+        check_numbers(self, "", positive=("text_max_length",))
+        check_numbers(
+            o, "objective", positive=("logit_std", "shift_base_dim"), fraction=("cond_dropout",)
+        )
         if o.density not in ("logit_normal", "uniform"):
-            raise GenerationError(
+            raise ConfigError(
                 f"objective.density={o.density!r}; choose 'logit_normal' or 'uniform'"
             )
-
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> GenerationTrainConfig:
-        """Every key and value type checked (sonotok.core.config); YAML strings such as
-        "3e-4" read as numbers; an empty section means its defaults."""
-        if isinstance(data, dict):
-            data = {k: ({} if v is None and k in _SECTIONS else v) for k, v in data.items()}
-        return typed_config(cls, data, source)
-
-
-_SECTIONS = ("model", "objective", "data", "train")
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `a.b=value` strings (values parsed as YAML) to a nested dict, in place."""
-    for item in overrides:
-        if "=" not in item:
-            raise GenerationError(f"--set {item!r}: expected key=value, e.g. train.max_steps=100")
-        key, value = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise GenerationError(f"--set {item!r}: {part} is not a section")
-        try:
-            node[parts[-1]] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise GenerationError(f"--set {item!r}: the value is not valid YAML ({err})") from None
-    return data
 
 
 def load_config(
     path: str | os.PathLike | None, overrides: list[str] | None = None
 ) -> GenerationTrainConfig:
-    """Read a YAML recipe (None: defaults) and apply `overrides`."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise GenerationError(f"{path}: config file not found; see configs/generation/")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise GenerationError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(data, dict):
-            raise GenerationError(f"{path}: expected a YAML mapping at the top level")
-    apply_overrides(data, overrides or [])
-    return GenerationTrainConfig.from_dict(data, str(path or "config"))
+    """Read a YAML recipe (None: defaults) and apply `overrides` (the core's one loader)."""
+    return load_yaml_config(GenerationTrainConfig, Path(path) if path else None, overrides)

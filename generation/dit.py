@@ -7,38 +7,21 @@ keys; QK-norm; `F.scaled_dot_product_attention`; optional U-ViT long skips; key 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from sonotok.core.config import check_numbers, dataclass_from_dict
-from sonotok.core.errors import ConfigError
+from sonotok.core.config import check_numbers
+from sonotok.core.hub import HubMixin
 
-from .hub import GenerationError, atomic_write, read_json, resolve_pretrained, write_json
+from .errors import GenerationError, typed_config
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-T = TypeVar("T")
-
-
-def typed_config(cls: type[T], data: Any, source: str) -> T:
-    """`cls` from plain data with every key and type checked (sonotok.core.config), raising
-    this package's GenerationError naming `source` and the key."""
-    try:
-        return dataclass_from_dict(cls, data, source)
-    except (ConfigError, GenerationError) as err:  # GenerationError: a __post_init__ check
-        message = str(err)
-        raise GenerationError(
-            message if message.startswith(source) else f"{source}: {message}"
-        ) from None
+__all__ = ["DiT", "DiTConfig", "apply_rope", "rope_angles", "typed_config"]
 
 
 @dataclass
@@ -260,13 +243,18 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-class DiT(nn.Module):
+class DiT(HubMixin, nn.Module):
     """Velocity model v(x_t, t, text) for rectified flow on latents.
 
     forward(x [B,T,D], t [B] in [0,1] (1 = noise), context [B,L,C_ctx],
             x_mask [B,T] bool (True = real frame), context_mask [B,L] bool) -> [B,T,D].
     Outputs at padded frames are zero and valid outputs do not depend on padded inputs.
+    `save_pretrained` / `from_pretrained` (folder or hub id, strict, meta-device init) come
+    from `sonotok.core.hub.HubMixin`.
     """
+
+    config_class = DiTConfig
+    model_type = "sonotok_dit"
 
     def __init__(self, config: DiTConfig) -> None:
         super().__init__()
@@ -371,43 +359,14 @@ class DiT(nn.Module):
         """Total parameter count."""
         return sum(p.numel() for p in self.parameters())
 
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write config.json and model.safetensors into folder `path` (atomically each)."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_write(
-            path / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"})
-        )
-        write_json(path / CONFIG_NAME, dataclasses.asdict(self.config))
-
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, revision: str | None = None, device: str = "cpu"
-    ) -> DiT:
-        """Load from a folder written by `save_pretrained` or a hub id; strict key check."""
-        from sonotok.tokenizer.checkpoints import read_safetensors
-
-        folder = resolve_pretrained(name_or_path, revision)
-        config = DiTConfig.from_dict(read_json(folder / CONFIG_NAME), str(folder / CONFIG_NAME))
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
+    def config_from_dict(cls, values: dict, where: str) -> DiTConfig:
+        """config.json's settings, every key and type checked (GenerationError naming `where`);
+        folders saved before `model_type` was written load as a DiT."""
+        values = dict(values)
+        model_type = values.pop("model_type", cls.model_type)
+        if model_type != cls.model_type:
             raise GenerationError(
-                f"{weights}: missing; was this folder written by save_pretrained?"
+                f"{where}: model_type {model_type!r} is not a sonotok DiT ({cls.model_type!r})"
             )
-        model = cls(config)
-        state = read_safetensors(weights)
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as err:  # shape mismatches
-            detail = str(err).splitlines()[-1].strip()
-            raise GenerationError(
-                f"{weights}: weights do not match config.json ({detail}); re-save the model"
-            ) from None
-        if missing or unexpected:
-            raise GenerationError(
-                f"{weights}: weights do not match config.json (missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}); re-save the model"
-            )
-        return model.to(device)
+        return DiTConfig.from_dict(values, where)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .hub import GenerationError
+from .errors import GenerationError
 
 # "Diffusion Transformers with Representation Autoencoders" (RAE): base dimension n = 4096.
 RAE_BASE_DIM = 4096
@@ -189,7 +189,7 @@ def sample(
     for i in range(sigmas.shape[1] - 1):
         sigma = sigmas[:, i, None, None].to(noise.dtype)
         if keep is not None:
-            x = torch.where(keep, (1 - sigma) * known + sigma * noise, x)
+            x = paste_known(x, known, noise, keep, sigma)
         t = sigmas[:, i].to(x.dtype)
         if do_cfg:
             v_c, v_u = model(
@@ -207,6 +207,12 @@ def sample(
     if x_mask is not None:
         x = x * x_mask[..., None].to(x.dtype)
     return x
+
+
+def paste_known(x: Tensor, known: Tensor, noise: Tensor, keep: Tensor, sigma: Tensor) -> Tensor:
+    """Inpainting by replacement: where `keep` is True, the state becomes the known latents
+    noised to `sigma` along the same noise, x_sigma = (1 - sigma) * known + sigma * noise."""
+    return torch.where(keep, (1 - sigma) * known + sigma * noise, x)
 
 
 def _row_groups(scheduler, batch: int) -> list[tuple[object, list[int]]]:

@@ -1,32 +1,35 @@
-"""TextToAudioPipeline: text encoder + DiT + flow scheduler + tokenizer decoder (glue, no math).
+"""`TextToAudioPipeline`: the one text-to-audio pipeline type (glue, no math).
 
-Folder layout written by `save_pretrained`:
-    pipeline.json   sampling defaults, latent normalisation, text encoder name
-    dit/            DiT config.json + model.safetensors
-    scheduler/      diffusers scheduler_config.json
-    tokenizer/      AudioTokenizer config.json + model.safetensors (when a decoder is attached)
+Every implementation turns prompts into tokenizer latents (`generate_latents`) and shares the
+rest here: decoding to waveforms (`__call__`), inpainting and continuation of a clip in latent
+space, loading any pipeline folder or hub id by its type (`from_pretrained`, through
+`sonotok.generation.factory`) and `push_to_hub`. The implementations:
+    DiTPipeline              sonotok's DiT (`sonotok train generation`), generation/dit_pipeline.py
+    DashengAudioGenPipeline  the official mispeech/Dasheng-AudioGen, generation/audiogen/
+The tokenizer is used through the `Tokenizer` interface only (encode, decode, rates, width).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from .dit import DiT, typed_config
-from .flow import make_scheduler, rae_shift_alpha, sample, set_sigmas
-from .hub import GenerationError, read_json, resolve_pretrained, write_json
+from sonotok.core.hub import PushToHubMixin
+
+from .errors import GenerationError, typed_config
+from .factory import SONOTOK_PIPELINE, load_pipeline, pipeline_class
 from .splice import DEFAULT_CROSSFADE, splice
-from .text import DEFAULT_TEXT_ENCODER, TextEncoder
+from .text import DEFAULT_TEXT_ENCODER
 
-PIPELINE_CONFIG = "pipeline.json"
+if TYPE_CHECKING:
+    from sonotok.tokenizer.interface import Tokenizer
 
 
 @dataclass
@@ -67,93 +70,59 @@ def per_prompt_seeds(seed: int | Sequence[int | None] | None, batch: int) -> lis
     return seeds
 
 
-class TextToAudioPipeline:
-    """`pipe(prompts, seconds=10, num_steps=25, guidance_scale=5.0)` -> list of 1-D waveforms."""
+def load_tokenizer_arg(tokenizer: Any, hub: dict | None = None) -> Tokenizer | None:
+    """A pipeline's `tokenizer=` argument as a `Tokenizer`: a folder or hub id is loaded with
+    `load_tokenizer` (any registered family), False or None means none, a model is kept."""
+    if tokenizer is None or tokenizer is False:
+        return None
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from sonotok.tokenizer.interface import load_tokenizer
 
-    def __init__(
-        self,
-        dit: DiT,
-        text_encoder: TextEncoder,
-        scheduler=None,
-        tokenizer=None,
-        config: PipelineConfig | None = None,
-    ) -> None:
-        self.dit = dit.eval()
-        self.text_encoder = text_encoder
-        self.scheduler = scheduler if scheduler is not None else make_scheduler()
-        self.tokenizer = tokenizer
-        self.autocast_dtype: torch.dtype | None = None
-        self.config = config or PipelineConfig(text_encoder=text_encoder.name_or_path)
-        if tokenizer is not None:
-            self.config.frame_rate = float(tokenizer.frame_rate)
-            self.config.sample_rate = int(tokenizer.sample_rate)
-            if tokenizer.latent_dim != dit.config.latent_dim:
-                raise GenerationError(
-                    f"tokenizer latents have {tokenizer.latent_dim} channels but the DiT "
-                    f"expects {dit.config.latent_dim}; pair the DiT with the tokenizer it was trained on"
-                )
-        if text_encoder.dim != dit.config.context_dim:
-            raise GenerationError(
-                f"text encoder {text_encoder.name_or_path!r} gives {text_encoder.dim}-d states but "
-                f"the DiT expects {dit.config.context_dim}"
-            )
+        return load_tokenizer(tokenizer, **(hub or {}))
+    return tokenizer
 
+
+class TextToAudioPipeline(PushToHubMixin):
+    """Text -> audio: `pipe(prompts, seconds, num_steps=25, guidance_scale=5.0, seed=0)` -> list
+    of 1-D waveforms at `config.sample_rate`; `inpaint`, `continuation`, `generate_latents`,
+    `save_pretrained`, `from_pretrained` (any pipeline folder or hub id, by its type).
+
+    An implementation sets `config` (a PipelineConfig: at least sample and frame rate),
+    `tokenizer` (a `Tokenizer`, or None for latents only), `text_encoder` and `autocast_dtype`,
+    and defines `device`, `components`, `generate_latents`, `save_pretrained` and `from_folder`.
+    Calling `TextToAudioPipeline(dit, text_encoder, ...)` itself builds the sonotok
+    `DiTPipeline`, as it did before the implementations were split.
+    """
+
+    #: The folder type the factory dispatches on (generation/factory.py PIPELINE_TYPES).
+    pipeline_type: ClassVar[str]
+    #: With per-prompt seeds, does a clip not depend on the rest of its batch?
+    batch_independent: ClassVar[bool] = False
+    #: The duration when `seconds` is None (None: the model predicts one per prompt).
+    default_seconds: ClassVar[float | None] = None
+
+    config: PipelineConfig
+    tokenizer: Tokenizer | None
+    autocast_dtype: torch.dtype | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> TextToAudioPipeline:
+        if cls is TextToAudioPipeline:  # the base called directly: the sonotok DiT pipeline
+            cls = pipeline_class(SONOTOK_PIPELINE)
+        return super().__new__(cls)
+
+    # ---- what an implementation defines --------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.dit.parameters()).device
+        raise NotImplementedError
 
-    def to(
-        self, device: str | torch.device, dtype: torch.dtype | None = None
-    ) -> TextToAudioPipeline:
-        """Move all parts to `device`; `dtype` (e.g. torch.bfloat16) runs the DiT under autocast."""
-        self.autocast_dtype = dtype
-        self.dit.to(device)
-        self.text_encoder.to(device)
-        if self.tokenizer is not None:
-            self.tokenizer.to(device)
-        return self
+    def components(self) -> list[nn.Module | None]:
+        """The models `to()` moves (None entries are skipped)."""
+        raise NotImplementedError
 
-    # ---- sampling ------------------------------------------------------------------
-    def _noise(
-        self,
-        frames: list[int],
-        seed: int | Sequence[int | None] | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        """[B, max(frames), D] noise, each example from its own generator (batch-independent):
-        seed s gives example i the seed s + i; a list gives each example its own seed (None:
-        drawn from `generator` / the global RNG)."""
-        d, length = self.dit.config.latent_dim, max(frames)
-        noise = torch.zeros(len(frames), length, d)
-        for i, (n, s) in enumerate(zip(frames, per_prompt_seeds(seed, len(frames)))):
-            gen = torch.Generator().manual_seed(s) if s is not None else generator
-            noise[i, :n] = torch.randn(n, d, generator=gen)
-        return noise.to(self.device)
-
-    def _schedulers(self, frames: list[int], num_steps: int, sway_coef: float | None) -> list:
-        """One scheduler per example, RAE-shifted by its own length as in training (equal
-        lengths share one), so an example's sigmas do not depend on its batch."""
-        by_length = {}
-        for n in sorted(set(frames)):
-            shift = (
-                rae_shift_alpha(n, self.dit.config.latent_dim, self.config.shift_base_dim)
-                if self.config.shift_base_dim
-                else 1.0
-            )
-            sched = self.scheduler if not by_length else copy.deepcopy(self.scheduler)
-            set_sigmas(sched, num_steps, sway_coef, shift, device=self.device)
-            by_length[n] = sched
-        return [by_length[n] for n in frames]
-
-    def _encode_text(self, prompts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        states, mask = self.text_encoder(list(prompts))
-        return states.to(self.device), mask.to(self.device)
-
-    @torch.no_grad()
     def generate_latents(
         self,
         prompts: str | Sequence[str],
-        seconds: float | Sequence[float] = 10.0,
+        seconds: float | Sequence[float] | None = None,
         num_steps: int = 25,
         guidance_scale: float = 5.0,
         negative_prompt: str | Sequence[str] | None = None,
@@ -163,63 +132,52 @@ class TextToAudioPipeline:
         known: Tensor | None = None,
         known_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Latents [B, T, D] (tokenizer scale, zero past each length) and frame mask [B, T].
+        """Tokenizer latents [B, T, D] (zero past each length) and frame mask [B, T].
 
-        With a seed, an example's result depends only on its prompt, duration, settings and
-        seed, not on the batch: its own noise generator (`seed` + i, or `seed[i]` for a list),
-        sigmas shifted by its own length, and masks that keep padded frames and padded text
-        tokens out of attention.
-        `known` [B, T, D] tokenizer latents and `known_mask` [B, T] bool (True = keep) turn this
-        into inpainting / continuation: only frames where known_mask is False are generated.
+        `known` [B, T, D] latents and `known_mask` [B, T] bool (True = keep) make this
+        inpainting: only frames where known_mask is False are generated, the others equal
+        `known` (what `inpaint` and `continuation` build on).
         """
+        raise NotImplementedError
+
+    def save_pretrained(
+        self, path: str | os.PathLike, tokenizer_reference: str | None = None
+    ) -> Path:
+        """Write the pipeline into folder `path` so that `from_pretrained(path)` loads it;
+        `tokenizer_reference` (hub id or path relative to `path`) names the tokenizer instead
+        of copying it."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_folder(
+        cls, folder: Path, tokenizer: Any = None, text_encoder: Any = None, hub: dict | None = None
+    ) -> TextToAudioPipeline:
+        """Load the implementation's own folder type (the factory has resolved `folder`)."""
+        raise NotImplementedError
+
+    # ---- shared ----------------------------------------------------------------------
+    def to(
+        self, device: str | torch.device, dtype: torch.dtype | None = None
+    ) -> TextToAudioPipeline:
+        """Move all parts to `device`; `dtype` (e.g. torch.bfloat16) runs the generator under
+        autocast."""
+        self.autocast_dtype = dtype
+        for part in self.components():
+            if part is not None:
+                part.to(device)
+        return self
+
+    @staticmethod
+    def prompt_list(prompts: str | Sequence[str]) -> list[str]:
+        """Prompts as a non-empty list of non-empty strings."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p.strip() for p in prompts):
             raise GenerationError("empty prompt; give at least one non-empty text prompt")
-        b = len(prompts)
-        if known is not None:
-            frames = [int(known.shape[1])] * b
-        else:
-            frames = [
-                math.ceil(s * self.config.frame_rate - 1e-6) for s in self._seconds(seconds, b)
-            ]
-        length = max(frames)
-        x_mask = (
-            torch.arange(length, device=self.device)[None]
-            < torch.tensor(frames, device=self.device)[:, None]
-        )
-        context, context_mask = self._encode_text(prompts)
-        uncond, uncond_mask = None, None
-        if negative_prompt is not None and guidance_scale != 1.0:
-            negs = (
-                [negative_prompt] * b if isinstance(negative_prompt, str) else list(negative_prompt)
-            )
-            uncond, uncond_mask = self._encode_text(negs)
-        cfg = self.config
-        coef = cfg.sway_coef if sway_coef is None else sway_coef
-        schedulers = self._schedulers(frames, num_steps, coef)
-        if known is not None:
-            known = (known.to(self.device).float() - cfg.latent_mean) / cfg.latent_std
-            known_mask = known_mask.to(self.device).bool()
-        dtype = getattr(self, "autocast_dtype", None)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            z = sample(
-                self.dit,
-                schedulers,
-                self._noise(frames, seed, generator),
-                context,
-                x_mask,
-                context_mask,
-                uncond,
-                uncond_mask,
-                guidance_scale,
-                known,
-                known_mask,
-            )
-        z = z.float()
-        return (z * cfg.latent_std + cfg.latent_mean) * x_mask[..., None], x_mask
+        return prompts
 
     @staticmethod
-    def _seconds(seconds: float | Sequence[float], batch: int) -> list[float]:
+    def seconds_list(seconds: float | Sequence[float], batch: int) -> list[float]:
+        """One positive, finite duration per prompt (a number applies to all)."""
         secs = (
             [float(seconds)] * batch
             if isinstance(seconds, (int, float))
@@ -229,14 +187,18 @@ class TextToAudioPipeline:
             raise GenerationError(f"seconds={seconds}: need one positive duration per prompt")
         return secs
 
+    def _require_tokenizer(self) -> None:
+        if self.tokenizer is None:
+            raise GenerationError(
+                "this pipeline has no tokenizer to decode latents; pass tokenizer= (a folder or "
+                "hub id) or use generate_latents()"
+            )
+
     def _decode(
         self, latents: Tensor, mask: Tensor, seconds: list[float] | None = None
     ) -> list[Tensor]:
         """[B, T, D] -> list of 1-D waves, cut to each mask length (or to `seconds` when given)."""
-        if self.tokenizer is None:
-            raise GenerationError(
-                "this pipeline has no tokenizer to decode latents; pass tokenizer= or use generate_latents()"
-            )
+        self._require_tokenizer()
         frames = [int(n) for n in mask.sum(1)]
         if len(set(frames)) == 1:
             waves = self.tokenizer.decode(latents[:, : frames[0]])
@@ -251,19 +213,25 @@ class TextToAudioPipeline:
     def __call__(
         self,
         prompts: str | Sequence[str],
-        seconds: float | Sequence[float] = 10.0,
+        seconds: float | Sequence[float] | None = None,
         num_steps: int = 25,
         guidance_scale: float = 5.0,
         negative_prompt: str | Sequence[str] | None = None,
         seed: int | Sequence[int | None] | None = None,
         **kwargs,
     ) -> list[Tensor]:
-        """Text -> list of 1-D waveforms at `config.sample_rate`, one per prompt; with a seed
-        (prompt i: `seed` + i, or `seed[i]`) a clip does not depend on the rest of the batch."""
+        """Text -> list of 1-D waveforms at `config.sample_rate`, one per prompt, each
+        `seconds` long (None: `default_seconds`, or the model's predicted duration). A seed
+        makes the result repeatable (see the implementation for how it maps to prompts).
+        `kwargs` go to `generate_latents` (sway_coef, generator)."""
+        prompts = self.prompt_list(prompts)
+        self._require_tokenizer()
+        seconds = self.default_seconds if seconds is None else seconds
         latents, mask = self.generate_latents(
             prompts, seconds, num_steps, guidance_scale, negative_prompt, seed, **kwargs
         )
-        return self._decode(latents, mask, self._seconds(seconds, latents.shape[0]))
+        cut = None if seconds is None else self.seconds_list(seconds, len(prompts))
+        return self._decode(latents, mask, cut)
 
     @torch.no_grad()
     def inpaint(
@@ -333,7 +301,7 @@ class TextToAudioPipeline:
             raise GenerationError(
                 "inpainting and continuation need a tokenizer to encode the audio; pass tokenizer="
             )
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        prompts = self.prompt_list(prompts)
         audio = torch.as_tensor(audio).detach().float().cpu()
         audio = audio[None] if audio.ndim == 1 else audio
         if audio.ndim != 2:
@@ -368,60 +336,37 @@ class TextToAudioPipeline:
         waves = self.tokenizer.decode(z)
         return waves[:, :total].float().cpu()
 
-    # ---- persistence ---------------------------------------------------------------
-    def save_pretrained(
-        self, path: str | os.PathLike, tokenizer_reference: str | None = None
-    ) -> None:
-        """Write pipeline.json, dit/, scheduler/ and (if attached) tokenizer/ into `path`;
-        with `tokenizer_reference` (hub id or path relative to `path`) the tokenizer is named
-        in pipeline.json instead of copied."""
-        path = Path(path)
-        self.dit.save_pretrained(path / "dit")
-        self.scheduler.save_pretrained(str(path / "scheduler"))
-        if self.tokenizer is not None and tokenizer_reference is None:
-            self.tokenizer.save_pretrained(path / "tokenizer")
-        config = dataclasses.replace(self.config, tokenizer=tokenizer_reference)
-        write_json(path / PIPELINE_CONFIG, dataclasses.asdict(config))
-
+    # ---- loading ---------------------------------------------------------------------
     @classmethod
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike,
-        tokenizer=None,
-        text_encoder: TextEncoder | None = None,
+        tokenizer: Any = None,
+        text_encoder: Any = None,
         device: str | torch.device = "cpu",
         revision: str | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
     ) -> TextToAudioPipeline:
-        """Load a pipeline folder (or hub id). `tokenizer` may be an AudioTokenizer or a path/id
-        overriding the folder's tokenizer/; without either, only `generate_latents` works.
-        An official `mispeech/Dasheng-AudioGen` folder gives a `DashengAudioGenPipeline`."""
-        from diffusers import FlowMatchEulerDiscreteScheduler
+        """Load any pipeline folder or hub id by its type (`sonotok.generation.factory`): a
+        sonotok pipeline gives a `DiTPipeline`, an official `mispeech/Dasheng-AudioGen` a
+        `DashengAudioGenPipeline`. On a subclass, a folder of another type is an error.
 
-        from .audiogen import DashengAudioGenPipeline, is_official_folder
-
-        folder = resolve_pretrained(name_or_path, revision)
-        if is_official_folder(folder):  # mispeech/Dasheng-AudioGen: same call signature
-            return DashengAudioGenPipeline.from_pretrained(folder, tokenizer, text_encoder, device)
-        config = PipelineConfig.from_dict(
-            read_json(folder / PIPELINE_CONFIG), str(folder / PIPELINE_CONFIG)
+        `tokenizer`: a `Tokenizer`, or a folder / hub id overriding the pipeline's own (False:
+        none, `generate_latents` only); `text_encoder`: a loaded encoder to use instead of the
+        one the pipeline names; `revision`, `cache_dir`, `token`, `local_files_only`: as in
+        huggingface_hub.
+        """
+        return load_pipeline(
+            name_or_path,
+            tokenizer,
+            text_encoder,
+            device,
+            revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            expected=cls,
         )
-        dit = DiT.from_pretrained(folder / "dit")
-        try:
-            scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(folder / "scheduler"))
-        except (OSError, ValueError, TypeError) as err:  # missing or damaged scheduler config
-            raise GenerationError(
-                f"{folder / 'scheduler'}: not a readable scheduler config ({type(err).__name__}); "
-                "re-save the pipeline"
-            ) from None
-        if text_encoder is None:
-            text_encoder = TextEncoder.from_pretrained(config.text_encoder, config.text_max_length)
-        if tokenizer is None and (folder / "tokenizer").is_dir():
-            tokenizer = folder / "tokenizer"
-        elif tokenizer is None and config.tokenizer:
-            local = folder / config.tokenizer
-            tokenizer = local if local.exists() else config.tokenizer
-        if isinstance(tokenizer, (str, os.PathLike)):
-            from sonotok.tokenizer import AudioTokenizer
-
-            tokenizer = AudioTokenizer.from_pretrained(tokenizer)
-        return cls(dit, text_encoder, scheduler, tokenizer, config).to(device)

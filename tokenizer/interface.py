@@ -33,6 +33,7 @@ from sonotok.core.audio import (
     restore_rate_and_length,
 )
 from sonotok.core.errors import ConfigError, ModelNotFoundError
+from sonotok.core.hub import is_hub_id, resolve
 
 AudioInput = torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]
 
@@ -314,8 +315,18 @@ def _import_builtin_families() -> None:
     from . import model  # noqa: F401  (registers the DashengTokenizer family)
 
 
-def _model_type(name_or_path: str | os.PathLike) -> str | None:
+_HUB_OPTIONS = ("revision", "cache_dir", "token", "local_files_only")
+
+
+def _model_type(name_or_path: str | os.PathLike, hub_options: dict) -> str | None:
+    """config.json's model_type: read from a local folder, or fetched alone for a hub id."""
     config = Path(name_or_path).expanduser() / "config.json"
+    if not config.is_file() and is_hub_id(str(name_or_path)):
+        try:
+            folder = resolve(name_or_path, allow_patterns=["config.json"], **hub_options)
+        except ModelNotFoundError:
+            return None  # the family's loader repeats the download and reports it
+        config = folder / "config.json"
     if not config.is_file():
         return None
     try:
@@ -329,7 +340,8 @@ def load_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Tokenizer:
     """Any registered tokenizer from a folder or hub id, by its config.json `model_type`
     (a hub id or folder without one loads as the DashengTokenizer family)."""
     families = tokenizer_types()
-    model_type = _model_type(name_or_path)
+    hub_options = {k: kwargs[k] for k in _HUB_OPTIONS if kwargs.get(k) is not None}
+    model_type = _model_type(name_or_path, hub_options)
     if model_type is None:
         from .model import AudioTokenizer
 

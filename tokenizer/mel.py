@@ -51,7 +51,7 @@ class MelSpectrogram(nn.Module):
 
     The window and filterbank are non-persistent buffers: they are derived from the
     constructor arguments, and checkpoints that store them are checked against them
-    when loaded (see `sonotok.tokenizer.checkpoints`).
+    when loaded (see `sonotok.core.hub.load_strict`).
     """
 
     def __init__(

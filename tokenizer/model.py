@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import nn
 
+from sonotok.core.hub import HubMixin, init_derived_buffers, rename_keys
+
 from .acoustic import AcousticProjection
-from .checkpoints import (
-    OFFICIAL_TOKENIZER_KEYS,
-    load_strict,
-    read_config,
-    read_weights,
-    rename_keys,
-    resolve,
-    write_pretrained,
-)
+from .checkpoints import OFFICIAL_TOKENIZER_KEYS
 from .config import OFFICIAL_MODEL_TYPE, TokenizerConfig
-from .decoder import VocosDecoder
+from .decoder import VocosDecoder, synthesize_chunked
 from .interface import AudioInput, Tokenizer, register_tokenizer
 from .mel import num_frames
 from .semantic import SemanticEncoder, stream_tokens
@@ -30,7 +25,7 @@ _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @register_tokenizer("sonotok-tokenizer", OFFICIAL_MODEL_TYPE)
-class AudioTokenizer(Tokenizer):
+class AudioTokenizer(HubMixin, Tokenizer):
     """Frozen Dasheng semantic encoder + trained mel patch projection → latents; Vocos → audio.
 
     >>> tok = AudioTokenizer.from_pretrained("mispeech/dashengtokenizer")
@@ -111,13 +106,18 @@ class AudioTokenizer(Tokenizer):
 
     # ---- encoding ---------------------------------------------------------------------
     def embed(
-        self, waves: list[torch.Tensor], features: Features = "fused", chunks_per_pass: int = 16
+        self,
+        waves: list[torch.Tensor],
+        features: Features = "fused",
+        chunks_per_pass: int = 16,
+        progress: Callable[[float], None] | None = None,
     ) -> list[torch.Tensor]:
         """The latents of each 16 kHz wave, (T_i, D). Gradients flow into the acoustic branch.
 
         Long clips are processed a bounded number of 10.08 s chunks at a time; every
         piece is computed exactly as in a single pass (chunk-aligned pieces, STFT
         frames read with their true context), so the result does not depend on it.
+        `progress(fraction)` is called after each piece (for progress bars on long files).
         """
         if features not in ("fused", "semantic", "acoustic"):
             raise ValueError(f"features={features!r}; choose 'fused', 'semantic' or 'acoustic'")
@@ -135,20 +135,29 @@ class AudioTokenizer(Tokenizer):
                 z = z + self.acoustic.embed_segment(waves, start, stop)
             return z
 
-        return stream_tokens(waves, self.config.semantic, chunks_per_pass, segment)
+        return stream_tokens(waves, self.config.semantic, chunks_per_pass, segment, progress)
 
     def encode_waves(
-        self, waves: list[torch.Tensor], features: str, chunks_per_pass: int = 16
+        self,
+        waves: list[torch.Tensor],
+        features: str,
+        chunks_per_pass: int = 16,
+        progress: Callable[[float], None] | None = None,
     ) -> list[torch.Tensor]:
         """`Tokenizer.encode`'s per-clip step: `embed` without gradients. `encode(...,
         chunks_per_pass=N)` bounds how many 10.08 s chunks go through the encoder at once."""
         with torch.no_grad():
-            return self.embed(waves, features, chunks_per_pass)
+            return self.embed(waves, features, chunks_per_pass, progress)
 
-    def decode_latents(self, latents: torch.Tensor, chunk_frames: int | None = 750) -> torch.Tensor:
+    def decode_latents(
+        self,
+        latents: torch.Tensor,
+        chunk_frames: int | None = 750,
+        progress: Callable[[float], None] | None = None,
+    ) -> torch.Tensor:
         """`Tokenizer.decode`'s batch step: `synthesize` in overlapping chunks of `chunk_frames`
         latent frames (`decode(z, chunk_frames=None)`: one pass); equal to a single pass."""
-        return self.synthesize(latents, chunk_frames)
+        return self.synthesize(latents, chunk_frames, progress)
 
     # ---- decoding ---------------------------------------------------------------------
     def _decode_frames(self, latents: torch.Tensor) -> torch.Tensor:
@@ -161,23 +170,24 @@ class AudioTokenizer(Tokenizer):
         """Latent frames on each side that influence a frame's samples (receptive field)."""
         return math.ceil(self.config.decoder.receptive_radius / self.config.upsample) + 1
 
-    def synthesize(self, latents: torch.Tensor, chunk_frames: int | None = 750) -> torch.Tensor:
+    def synthesize(
+        self,
+        latents: torch.Tensor,
+        chunk_frames: int | None = 750,
+        progress: Callable[[float], None] | None = None,
+    ) -> torch.Tensor:
         """(B, T, D) → (B, T · 640), in overlapping chunks of `chunk_frames` latent frames
         (None: one pass). Each chunk is decoded with `decoder_context` extra frames per
-        side, more than the decoder's receptive field, so the result equals one pass."""
-        t = latents.shape[1]
-        if chunk_frames is None or t <= chunk_frames:
-            return self._decode_frames(latents)
-        ctx, hop = self.decoder_context, self.hop_samples
-        audio = latents.new_zeros(
-            latents.shape[0], t * hop, dtype=torch.float32, device=self.device
+        side, more than the decoder's receptive field, so the result equals one pass.
+        `progress(fraction)` is called after each chunk."""
+        return synthesize_chunked(
+            self._decode_frames,
+            latents,
+            chunk_frames,
+            self.decoder_context,
+            self.hop_samples,
+            progress,
         )
-        for s in range(0, t, chunk_frames):
-            e = min(t, s + chunk_frames)
-            a, b = max(0, s - ctx), min(t, e + ctx)
-            y = self._decode_frames(latents[:, a:b])
-            audio[:, s * hop : e * hop] = y[:, (s - a) * hop : (e - a) * hop]
-        return audio
 
     @torch.no_grad()
     def forward(self, audio: AudioInput, attention_mask: torch.Tensor | None = None) -> dict:
@@ -186,10 +196,23 @@ class AudioTokenizer(Tokenizer):
         latents = self.encode(audio, attention_mask)
         return {"embeddings": latents, "audio": self.decode(latents)}
 
-    # ---- checkpoints ------------------------------------------------------------------
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        """config.json + model.safetensors in sonotok's layout (atomic writes)."""
-        write_pretrained(folder, self.config.to_dict(), self.state_dict())
+    # ---- checkpoints (sonotok.core.hub.HubMixin) ---------------------------------------
+    config_class = TokenizerConfig
+
+    def config_dict(self) -> dict:
+        return self.config.to_dict()
+
+    @classmethod
+    def config_from_dict(cls, values: dict, where: str) -> TokenizerConfig:
+        """Our config.json, or mispeech/dashengtokenizer's (by its model_type)."""
+        return TokenizerConfig.from_dict(values, where)
+
+    @classmethod
+    def convert_state(cls, values: dict, state: dict[str, torch.Tensor]) -> dict:
+        """The official folder's key names → ours (`OFFICIAL_TOKENIZER_KEYS`)."""
+        if values.get("model_type") == OFFICIAL_MODEL_TYPE:
+            return rename_keys(state, OFFICIAL_TOKENIZER_KEYS)
+        return state
 
     @classmethod
     def from_pretrained(
@@ -197,36 +220,20 @@ class AudioTokenizer(Tokenizer):
         name_or_path: str | os.PathLike,
         device: str | torch.device | None = None,
         compute_dtype: torch.dtype | str | None = None,
+        **hub,
     ) -> AudioTokenizer:
         """Load a tokenizer strictly: a hub id (default family: mispeech/dashengtokenizer),
-        a downloaded official folder, or a folder written by `save_pretrained`."""
-        folder = resolve(name_or_path, allow_patterns=["config.json", "*.safetensors"])
-        values = read_config(folder)
-        config = TokenizerConfig.from_dict(values, str(folder / "config.json"))
-        state = read_weights(folder)
-        if values.get("model_type") == OFFICIAL_MODEL_TYPE:
-            state = rename_keys(state, OFFICIAL_TOKENIZER_KEYS)
-        model = cls.from_state_dict(config, state, str(name_or_path))
+        a downloaded official folder, or a folder written by `save_pretrained`.
+
+        hub: `revision`, `cache_dir`, `token`, `local_files_only` (`sonotok.core.hub.resolve`).
+        """
+        model = super().from_pretrained(name_or_path, **hub)
         model.set_compute_dtype(compute_dtype)
         return model.to(device or "cpu").eval()
 
-    @classmethod
-    def from_state_dict(
-        cls, config: TokenizerConfig, state: dict[str, torch.Tensor], source: str
-    ) -> AudioTokenizer:
-        """Build without random initialisation (meta device) and load `state` strictly."""
-        with torch.device("meta"):
-            model = cls(config)
-        model.to_empty(device="cpu")
-        model.reset_derived_buffers()
-        load_strict(model, state, source)
-        return model.eval()
-
     def reset_derived_buffers(self) -> None:
         """Recompute the non-persistent front-end tables (after building on the meta device)."""
-        for module in self.modules():
-            if hasattr(module, "init_derived_buffers"):
-                module.init_derived_buffers()
+        init_derived_buffers(self)
 
     @classmethod
     def from_semantic_encoder(

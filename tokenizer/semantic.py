@@ -8,27 +8,19 @@ that run independently with position embeddings restarting at 0.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sonotok.core.config import check_numbers, dataclass_from_dict
-from sonotok.core.errors import ConfigError
+from sonotok.core.errors import CheckpointError, ConfigError
+from sonotok.core.hub import HubMixin, rename_keys
 
-from .checkpoints import (
-    DASHENG_ENCODER_KEYS,
-    CheckpointError,
-    load_strict,
-    read_config,
-    read_weights,
-    rename_keys,
-    resolve,
-    write_pretrained,
-)
+from .checkpoints import DASHENG_ENCODER_KEYS
 from .mel import MelSpectrogram, num_frames, power_to_db
 
 
@@ -151,7 +143,7 @@ def token_mask(token_counts: torch.Tensor, start: int, length: int) -> torch.Ten
     return positions[None, :] < token_counts[:, None]
 
 
-class SemanticEncoder(nn.Module):
+class SemanticEncoder(HubMixin, nn.Module):
     """Dasheng ViT: 16 kHz waves → (B, T, embed_dim) at 25 Hz, T = (1 + N // 160) // 4.
 
     Clips of different lengths are each featurised at their own length (reflect
@@ -263,16 +255,47 @@ class SemanticEncoder(nn.Module):
             x = block(x, key_mask if not mask.all() else None)
         return self.norm(x).float()
 
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike) -> SemanticEncoder:
-        """Load a Dasheng encoder, strictly, in eval mode: a Zenodo `.pt`, a HF
-        `mispeech/dasheng-*` folder or id, or a folder written by `save_pretrained`."""
-        return _load_semantic(name_or_path)
+    # ---- checkpoints (sonotok.core.hub.HubMixin) ---------------------------------------
+    # `from_pretrained(name_or_path, device=None, **hub)` loads a Zenodo `.pt`, a HF
+    # `mispeech/dasheng-*` folder or id, or a folder written by `save_pretrained`, strictly.
+    config_class = SemanticEncoderConfig
+    model_type = "sonotok-semantic-encoder"
 
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        """config.json + model.safetensors (atomic)."""
-        config = {"model_type": SEMANTIC_MODEL_TYPE, "config": self.config.to_dict()}
-        write_pretrained(folder, config, self.state_dict())
+    def config_dict(self) -> dict:
+        """{"model_type": ..., "config": {...}}: the layout saved folders have always had."""
+        return {"model_type": self.model_type, "config": self.config.to_dict()}
+
+    @classmethod
+    def config_from_dict(cls, values: dict, where: str) -> SemanticEncoderConfig:
+        """Our config.json, or a HF mispeech/dasheng-* one (name preset + encoder_kwargs)."""
+        model_type = values.get("model_type")
+        if model_type == cls.model_type:
+            return dataclass_from_dict(SemanticEncoderConfig, values.get("config"), where)
+        if model_type == "dasheng":
+            size = SemanticEncoderConfig.preset(str(values.get("name", "dasheng-base")))
+            sizes = dict(embed_dim=size.embed_dim, depth=size.depth, num_heads=size.num_heads)
+            kwargs = values.get("encoder_kwargs", {})
+            if not isinstance(kwargs, dict):
+                raise ConfigError(f"{where}: encoder_kwargs must be a mapping")
+            return _config_from_dasheng({**sizes, **kwargs}, where)
+        raise CheckpointError(f"{where}: model_type {model_type!r} is not a Dasheng encoder")
+
+    @classmethod
+    def convert_state(cls, values: dict, state: dict[str, torch.Tensor]) -> dict:
+        """HF dasheng repos: keys under "encoder." with the original names."""
+        if values.get("model_type") != "dasheng":
+            return state
+        state = {k.removeprefix("encoder."): v for k, v in state.items()}
+        return rename_keys(state, DASHENG_ENCODER_KEYS)
+
+    @classmethod
+    def load_path(cls, path: Path, source: str) -> SemanticEncoder:
+        """A folder, or a Zenodo-style `.pt` dump {"model": state_dict, "config": dict}."""
+        if not path.is_file():
+            return super().load_path(path, source)
+        dump = _read_dasheng_dump(path, source)
+        config = _config_from_dasheng(dump.get("config", {}), source)
+        return cls.from_state_dict(config, rename_keys(dump["model"], DASHENG_ENCODER_KEYS), source)
 
     def forward(
         self, waves: list[torch.Tensor] | torch.Tensor, chunks_per_pass: int = 16
@@ -297,10 +320,13 @@ def stream_tokens(
     config: SemanticEncoderConfig,
     chunks_per_pass: int,
     embed_segment: Callable[[int, int], torch.Tensor],
+    progress: Callable[[float], None] | None = None,
 ) -> list[torch.Tensor]:
     """Assemble each clip's (T_i, D) tokens from `embed_segment(start, stop)` → (B, n, D)
-    run over chunk-aligned frame ranges (`segments`), so memory stays bounded."""
+    run over chunk-aligned frame ranges (`segments`), so memory stays bounded;
+    `progress(fraction of frames done)` after each range."""
     counts = [num_frames(w.shape[-1], config.hop_length) // config.patch_frames for w in waves]
+    total_frames = max(counts) * config.patch_frames
     out: list[torch.Tensor] | None = None
     for start, stop in segments(waves, config, chunks_per_pass):
         z = embed_segment(start, stop)
@@ -310,6 +336,8 @@ def stream_tokens(
         for o, zi in zip(out, z):
             take = max(0, min(zi.shape[0], o.shape[0] - t0))
             o[t0 : t0 + take] = zi[:take]  # differentiable (CopySlices) when training
+        if progress is not None:
+            progress(stop / max(1, total_frames))
     return out
 
 
@@ -323,7 +351,7 @@ def segments(waves: list[torch.Tensor], config: SemanticEncoderConfig, chunks_pe
         yield start, min(start + step, usable)
 
 
-SEMANTIC_MODEL_TYPE = "sonotok-semantic-encoder"
+SEMANTIC_MODEL_TYPE = SemanticEncoder.model_type
 
 # Keys of an original Dasheng config that map onto ours (others are training settings).
 _DASHENG_CONFIG_KEYS = {
@@ -369,43 +397,17 @@ def _config_from_dasheng(values: dict, source: str) -> SemanticEncoderConfig:
     return dataclass_from_dict(SemanticEncoderConfig, kwargs, source)
 
 
-def _load_semantic(name_or_path) -> SemanticEncoder:
-    path = resolve(
-        name_or_path, allow_patterns=["config.json", "*.safetensors", "pytorch_model.bin"]
-    )
-    source = str(name_or_path)
-    if path.is_file():  # Zenodo-style dump: {"model": state_dict, "config": dict}
-        try:
-            dump = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise CheckpointError(
-                f"{source}: not a readable Dasheng .pt checkpoint ({type(err).__name__}: "
-                f"{(str(err).splitlines() or [''])[0]}); nothing in it was executed"
-            ) from None
-        if not isinstance(dump, dict) or not isinstance(dump.get("model"), dict):
-            raise CheckpointError(
-                f"{source}: expected a dict with 'model' (and 'config'), got {type(dump).__name__}"
-            )
-        config = _config_from_dasheng(dump.get("config", {}), source)
-        state = rename_keys(dump["model"], DASHENG_ENCODER_KEYS)
-    else:
-        values = read_config(path)
-        model_type = values.get("model_type")
-        state = read_weights(path)
-        where = f"{path / 'config.json'}"
-        if model_type == SEMANTIC_MODEL_TYPE:
-            config = dataclass_from_dict(SemanticEncoderConfig, values.get("config"), where)
-        elif model_type == "dasheng":  # HF mispeech/dasheng-*: name preset + encoder_kwargs
-            size = SemanticEncoderConfig.preset(str(values.get("name", "dasheng-base")))
-            sizes = dict(embed_dim=size.embed_dim, depth=size.depth, num_heads=size.num_heads)
-            kwargs = values.get("encoder_kwargs", {})
-            if not isinstance(kwargs, dict):
-                raise ConfigError(f"{where}: encoder_kwargs must be a mapping")
-            config = _config_from_dasheng({**sizes, **kwargs}, where)
-            state = {k.removeprefix("encoder."): v for k, v in state.items()}
-            state = rename_keys(state, DASHENG_ENCODER_KEYS)
-        else:
-            raise CheckpointError(f"{source}: model_type {model_type!r} is not a Dasheng encoder")
-    model = SemanticEncoder(config)
-    load_strict(model, state, source)
-    return model.eval()
+def _read_dasheng_dump(path: Path, source: str) -> dict:
+    """The dict of a Dasheng `.pt` dump, read with weights_only=True (nothing is executed)."""
+    try:
+        dump = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"{source}: not a readable Dasheng .pt checkpoint ({type(err).__name__}: "
+            f"{(str(err).splitlines() or [''])[0]}); nothing in it was executed"
+        ) from None
+    if not isinstance(dump, dict) or not isinstance(dump.get("model"), dict):
+        raise CheckpointError(
+            f"{source}: expected a dict with 'model' (and 'config'), got {type(dump).__name__}"
+        )
+    return dump

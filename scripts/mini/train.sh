@@ -45,7 +45,7 @@ sonotok train generation --config configs/generation/mini.yaml \
 # 4. denoiser: corpus speech mixed on the fly with corpus noise
 sonotok train enhancement --config configs/enhancement/mini.yaml --set tokenizer="$TOK" \
   --set data.clean="$W/data/speech_train" --set data.noise="$W/data/noise_train" \
-  --set output_dir="$W/runs/enhancement-mini"
+  --set train.output_dir="$W/runs/enhancement-mini"
 
 # 5. bundle into the package and measure (the numbers in the model cards)
 python scripts/mini/bundle.py "$W/runs" sonotok/mini

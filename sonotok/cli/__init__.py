@@ -1,7 +1,11 @@
 """The `sonotok` command line: one subcommand per user task.
 
-Each subsystem owns its commands in its own `cli.py` and exposes
-`register(subparsers)`; this module only assembles them.
+Each module of this package adds its commands through `register(subparsers)`; this module
+only assembles them. Nothing outside the package imports it. Parsing is light: a command
+module imports only argparse, the standard library and light core modules at module level
+(options, errors, defaults), and the heavy ones (torch, models, metrics, datasets) inside the
+function that runs the command, so `sonotok --help` and `sonotok COMMAND --help` load no
+model, metric or corpus code and not torch (checked by tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sonotok.core.options import OptionParser
 # Modules that contribute subcommands, in the order `--help` lists them.
 _COMMAND_MODULES = (
     "sonotok.cli.tokenize",
+    "sonotok.cli.train_tokenizer",
     "sonotok.cli.corpus",
     "sonotok.cli.train_semantic",
     "sonotok.cli.extract",
@@ -24,7 +29,7 @@ _COMMAND_MODULES = (
     "sonotok.cli.evaluate",
     "sonotok.cli.generate",
     "sonotok.cli.enhance",
-    "sonotok.demo",
+    "sonotok.cli.demo",
 )
 
 
@@ -36,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # subsystem without commands yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

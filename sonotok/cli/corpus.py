@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sonotok.cli.tokenize import command_group
+from sonotok.cli.common import command_group
 from sonotok.core import options
 
 EPILOG = """\

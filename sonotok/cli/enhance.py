@@ -5,21 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sonotok.cli.tokenize import (
-    AUDIO_EXTENSIONS,
+from sonotok.cli.common import (
+    TRAIN_HELP,
+    add_check_option,
     add_model_options,
+    add_output_options,
+    add_recipe_options,
+    add_resume_option,
     choose_model,
     command_group,
     plan_jobs,
     run_jobs,
 )
 from sonotok.core import options
-from sonotok.core.options import resolve_device
-from sonotok.tokenizer.checkpoints import CheckpointError, ModelNotFoundError
-from sonotok.tokenizer.config import ConfigError
+from sonotok.core.errors import SonotokError
 
 
 def _enhance(args) -> int:
+    from sonotok.core.options import resolve_device
+    from sonotok.core.sources import AUDIO_EXTENSIONS
     from sonotok.enhancement.pipeline import EnhancementPipeline
 
     if not 0.0 <= args.strength <= 1.0:
@@ -36,7 +40,7 @@ def _enhance(args) -> int:
             chunk_seconds=args.chunk_seconds or None,
             crossfade_seconds=args.crossfade_seconds,
         )
-    except (ModelNotFoundError, CheckpointError, ConfigError) as err:
+    except SonotokError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(
@@ -53,11 +57,10 @@ def _enhance(args) -> int:
 
 def _train(args) -> int:
     from sonotok.enhancement.config import load_config
-    from sonotok.enhancement.data import DataError
     from sonotok.enhancement.train import train
 
     try:
-        config = load_config(args.config, args.set or [])
+        config = load_config(args.config, args.overrides)
         if getattr(args, "check", False):
             from sonotok.enhancement.data import check_data
 
@@ -66,8 +69,8 @@ def _train(args) -> int:
             print(f"config OK; data sources hold {[c.items for c in checks]} items")
             print("\n".join(f"  {c.summary()}" for c in checks))
             return 0
-        folder = train(config, resume=not args.no_resume)
-    except (ConfigError, DataError, ModelNotFoundError, CheckpointError) as err:
+        folder = train(config, resume=args.resume)
+    except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(
@@ -141,34 +144,23 @@ def register(subparsers) -> None:
         help="output format (default: %(default)s)",
     )
     add_model_options(p, batch=False, kind="denoiser")
+    add_output_options(p)
     p.set_defaults(func=_enhance)
 
-    group = command_group(
-        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
-    )
+    group = command_group(subparsers, "train", TRAIN_HELP)
     t = group.add_parser(
         "enhancement",
         help="train a latent denoiser (noisy → clean speech latents)",
         description="Train the latent-space speech denoiser on accelerate (1 CPU, 1 GPU, or N GPUs via "
         "`accelerate launch -m sonotok.cli train enhancement ...`). Clean speech and noise are mixed on the "
         "fly (or paired folders / cached latents are read), encoded by the frozen tokenizer, and a small "
-        "Transformer learns to map noisy latents to clean ones. Runs resume from the last checkpoint in "
-        "output_dir. Example:\n"
+        "Transformer learns to map noisy latents to clean ones. --resume continues a run from its "
+        "newest checkpoint in output_dir. Example:\n"
         "  sonotok train enhancement --config configs/enhancement/paper.yaml \\\n"
-        "      --set data.clean=speech/ --set data.noise=noise/ --set output_dir=runs/se",
+        "      --set data.clean=speech/ --set data.noise=noise/ --set train.output_dir=runs/se",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t.add_argument("--config", required=True, help="YAML file (see configs/enhancement/)")
-    t.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.lr=1e-4 --set data.snr_db=[0,15] (repeatable)",
-    )
-    t.add_argument(
-        "--no-resume", action="store_true", help="start fresh even if output_dir has checkpoints"
-    )
-    t.add_argument(
-        "--check", action="store_true", help="only validate the config and data sources, then exit"
-    )
+    add_recipe_options(t, "configs/enhancement/paper.yaml")
+    add_resume_option(t)
+    add_check_option(t)
     t.set_defaults(func=_train)

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from sonotok.cli.common import add_device_option, add_model_option, choose_model, open_tokenizer
 from sonotok.core import options
-from sonotok.core.options import resolve_device
+from sonotok.core.errors import SonotokError
 
 DATA_HELP = (
     "a folder of audio files (sub-folders become domains), one audio file, a manifest "
@@ -40,21 +41,11 @@ def register(subparsers) -> None:
     )
     rec.add_argument("data", help=DATA_HELP)
     source = rec.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model",
-        help="tokenizer folder or hub id (default: mispeech/dashengtokenizer if it is in the "
-        "local Hugging Face cache, else the bundled sonotok-mini tokenizer)",
-    )
+    add_model_option(source)
     source.add_argument(
         "--decoded", help="folder/manifest of decoded files, paired with DATA by id"
     )
-    rec.add_argument(
-        "--device",
-        type=options.device,
-        default="auto",
-        help="device for the tokenizer: auto, cpu, cuda, cuda:1, mps (default: auto = cuda if "
-        "available, else cpu)",
-    )
+    add_device_option(rec)
     _common(rec, "runs/eval/reconstruct")
     rec.set_defaults(func=run_reconstruct)
 
@@ -87,11 +78,7 @@ def register(subparsers) -> None:
         default="vggish,panns,clap",
         help="comma-separated: vggish, panns, clap, laion_clap, sonotok (default: vggish,panns,clap)",
     )
-    gen.add_argument(
-        "--model",
-        help="tokenizer folder or hub id for the 'sonotok' embedder (default: "
-        "mispeech/dashengtokenizer if cached locally, else the bundled sonotok-mini tokenizer)",
-    )
+    add_model_option(gen, what="tokenizer hub id or local folder for the 'sonotok' embedder")
     gen.add_argument("--vggish-weights", help="local vggish-10086976.pth (else downloaded)")
     gen.add_argument("--panns-weights", help="local CNN14 .pth (else downloaded)")
     gen.add_argument("--panns-variant", default="16k", choices=("16k", "32k"), help="CNN14 release")
@@ -158,24 +145,18 @@ def _finish(result: dict, examples, out: str) -> int:
 
 
 def run_reconstruct(args) -> int:
-    from sonotok.evaluation.data import EvaluationInputError, discover
+    from sonotok.evaluation.data import discover
     from sonotok.evaluation.reconstruct import (
         decoded_files_reconstructor,
         evaluate_reconstruction,
         tokenizer_reconstructor,
     )
-    from sonotok.tokenizer import CheckpointError, ConfigError, ModelNotFoundError
 
     try:
         items = discover(args.data, args.split)
         if args.decoded is None:
-            from sonotok.defaults import model_or_default
-            from sonotok.tokenizer import AudioTokenizer
-
-            args.model = model_or_default(args.model, "tokenizer")
-            tokenizer = AudioTokenizer.from_pretrained(
-                args.model, device=resolve_device(args.device)
-            )
+            choose_model(args)
+            tokenizer = open_tokenizer(args.model, args.device)  # any registered family
             reconstruct = tokenizer_reconstructor(tokenizer)
             settings = {"model": args.model}
         else:
@@ -183,7 +164,7 @@ def run_reconstruct(args) -> int:
                 {it.id: it for it in discover(args.decoded, args.split)}
             )
             settings = {"decoded": args.decoded}
-    except (EvaluationInputError, CheckpointError, ConfigError, ModelNotFoundError, OSError) as err:
+    except (SonotokError, OSError) as err:
         return _fail(str(err))
     settings["data"] = args.data
     result, examples = evaluate_reconstruction(
@@ -235,9 +216,7 @@ def run_generate(args) -> int:
         return _fail(str(err))
     names = [n.strip() for n in args.embedders.split(",") if n.strip()]
     if "sonotok" in names:
-        from sonotok.defaults import model_or_default
-
-        args.model = model_or_default(args.model, "tokenizer")
+        choose_model(args)
     options = {
         "model": args.model,
         "vggish_weights": args.vggish_weights,

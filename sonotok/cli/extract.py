@@ -9,23 +9,31 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-import torch
-
-from sonotok.cli.tokenize import (
-    AUDIO_EXTENSIONS,
+from sonotok.cli.common import (
     Job,
+    add_features_option,
     add_model_options,
+    add_output_options,
+    add_resume_option,
+    choose_features,
+    choose_model,
+    load_tokenizer,
+    open_tokenizer,
     plan_jobs,
     run_jobs,
 )
 from sonotok.core import options
-from sonotok.core.audio import read_clip
-from sonotok.core.io import disk_full_error, is_disk_full, remove_stale_temporaries
-from sonotok.core.options import OptionParser, resolve_device
-from sonotok.extraction.extract import FEATURES, LATENT_DTYPES, PROGRESS_DIR, ExtractConfig, extract
-from sonotok.tokenizer.checkpoints import CheckpointError, ModelNotFoundError
-from sonotok.tokenizer.config import ConfigError
+from sonotok.core.errors import ConfigError, SonotokError
+from sonotok.core.options import OptionParser
+
+if TYPE_CHECKING:
+    import torch
+
+# sonotok.extraction.extract.LATENT_DTYPES, spelled out so `--help` imports no extraction code
+# (tests/cli/test_startup.py checks that the two agree).
+LATENT_DTYPES = ("float32", "float16", "bfloat16")
 
 EXTRACT_HELP = """\
 Encode every row of an audio dataset once and store the latents as a dataset that trainers
@@ -62,12 +70,7 @@ examples:
 
 
 def _add_feature_options(p: argparse.ArgumentParser, default_pool: str) -> None:
-    p.add_argument(
-        "--features",
-        default="fused",
-        choices=FEATURES,
-        help="fused z (decodable, default), or the semantic / acoustic branch alone",
-    )
+    add_features_option(p, "which latents")
     p.add_argument(
         "--pool",
         default=default_pool,
@@ -79,16 +82,14 @@ def _add_feature_options(p: argparse.ArgumentParser, default_pool: str) -> None:
 def _load_model(args, device: torch.device):
     """(tokenizer, folder its weights were read from), or None after printing why not. The
     name (or default) is resolved once, so the files hashed for --resume are those loaded."""
-    from sonotok.cli.tokenize import choose_model
-    from sonotok.tokenizer.checkpoints import resolve
-    from sonotok.tokenizer.model import AudioTokenizer
+    from sonotok.core.hub import HubMixin, resolve
 
     choose_model(args)
     try:
         # The files from_pretrained fetches; given a folder, it reads that folder as is.
-        folder = resolve(args.model, allow_patterns=["config.json", "*.safetensors"])
-        model = AudioTokenizer.from_pretrained(folder, device=device, compute_dtype=args.dtype)
-    except (ModelNotFoundError, CheckpointError, ConfigError) as err:
+        folder = resolve(args.model, allow_patterns=HubMixin.hub_files)
+        model = open_tokenizer(str(folder), device, args.dtype)  # any registered family
+    except SonotokError as err:
         print(f"error: {err}", file=sys.stderr)
         return None
     return model, folder
@@ -103,10 +104,38 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _extract_config(args, features: str):
+    from sonotok.extraction.extract import ExtractConfig
+
+    return ExtractConfig(
+        output=args.output,
+        features=features,
+        pool=args.pool,
+        latent_dtype=args.latent_dtype,
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        max_batch_seconds=args.max_batch_seconds,
+        bucketing=not args.no_bucketing,
+        num_workers=args.num_workers,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        source_info={
+            "source": str(args.source),
+            "split": args.split,
+            "subset": args.subset,
+            "audio_column": args.audio_column,
+        },
+    )
+
+
 def run_extract(args) -> int:
+    import torch
     from accelerate import PartialState
 
-    from sonotok.core.sources import open_audio_source
+    from sonotok.core.io import disk_full_error, is_disk_full, remove_stale_temporaries
+    from sonotok.core.options import resolve_device
+    from sonotok.core.sources import AUDIO_EXTENSIONS, open_audio_source
+    from sonotok.extraction.extract import PROGRESS_DIR, extract
 
     _exit_on_sigterm()
     # Processes started by `accelerate launch --multi_gpu` / torchrun on a machine without
@@ -115,25 +144,6 @@ def run_extract(args) -> int:
     device = state.device if state.num_processes > 1 or args.device == "auto" else None
     device = device if device is not None else resolve_device(args.device)
     try:
-        config = ExtractConfig(
-            output=args.output,
-            features=args.features,
-            pool=args.pool,
-            latent_dtype=args.latent_dtype,
-            shard_size=args.shard_size,
-            batch_size=args.batch_size,
-            max_batch_seconds=args.max_batch_seconds,
-            bucketing=not args.no_bucketing,
-            num_workers=args.num_workers,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            source_info={
-                "source": str(args.source),
-                "split": args.split,
-                "subset": args.subset,
-                "audio_column": args.audio_column,
-            },
-        )
         with state.main_process_first():
             source = open_audio_source(
                 args.source,
@@ -151,6 +161,14 @@ def run_extract(args) -> int:
     if loaded is None:
         return 2
     model, folder = loaded
+    features = choose_features(args, model)
+    if features is None:
+        return 2
+    try:
+        config = _extract_config(args, features)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     # The model actually loaded (the default resolved), recorded so --resume can refuse another.
     config.model_name, config.model_folder = str(args.model), str(folder)
     if state.is_main_process:
@@ -195,17 +213,21 @@ def run_extract(args) -> int:
 
 
 def run_embed(args) -> int:
-    from sonotok.cli.tokenize import load_tokenizer
+    from sonotok.core.audio import read_clip
+    from sonotok.core.sources import AUDIO_EXTENSIONS
 
     suffix = ".npy" if args.format == "npy" else ".safetensors"
     jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, suffix)
     model = load_tokenizer(args)
     if model is None:
         return 2
+    features = choose_features(args, model)
+    if features is None:
+        return 2
 
     def process(group: list[Job]) -> None:
         clips = [read_clip(job.source, model.sample_rate) for job in group]
-        latents = model.encode([c.wave for c in clips], features=args.features)
+        latents = model.encode([c.wave for c in clips], features=features)
         for job, z in zip(group, latents):
             z = z.mean(0) if args.pool == "mean" else z
             job.target.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +236,7 @@ def run_embed(args) -> int:
                 z,
                 {
                     "model": str(args.model),
-                    "features": args.features,
+                    "features": features,
                     "pool": args.pool,
                     "frame_rate": str(model.frame_rate),
                     "source": str(job.source),
@@ -299,10 +321,9 @@ def register(subparsers) -> None:
         default=4,
         help="audio decoding threads (default: %(default)s)",
     )
-    p.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run: keep finished shards"
-    )
+    add_resume_option(p, checkpoint=False, help="continue an interrupted run: keep finished shards")
     add_model_options(p)
+    add_output_options(p, "output folder of the latent dataset (created if missing)")
     p.set_defaults(func=run_extract)
 
     p = subparsers.add_parser(
@@ -320,6 +341,7 @@ def register(subparsers) -> None:
         help="output file type (default: %(default)s)",
     )
     add_model_options(p)
+    add_output_options(p)
     p.set_defaults(func=run_embed)
 
 

@@ -6,25 +6,40 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sonotok.cli.common import (
+    TRAIN_HELP,
+    add_batch_option,
+    add_device_option,
+    add_dtype_option,
+    add_model_option,
+    add_output_options,
+    add_recipe_options,
+    add_resume_option,
+    choose_model,
+    command_group,
+)
 from sonotok.core import options
 from sonotok.core.errors import SonotokError
-from sonotok.core.io import (
-    check_finite,
-    disk_full_error,
-    is_disk_full,
-    remove_stale_temporaries,
-)
-from sonotok.core.options import resolve_device
-from sonotok.generation.hub import GenerationError
-from sonotok.generation.prompts import PromptItem, read_prompt_file
-from sonotok.generation.splice import DEFAULT_CROSSFADE
+
+if TYPE_CHECKING:
+    from sonotok.generation.prompts import PromptItem
+
+# sonotok.generation.splice.DEFAULT_CROSSFADE, spelled out so `--help` imports no generation
+# code (tests/cli/test_startup.py checks that the two agree).
+DEFAULT_CROSSFADE = 0.05
+
+
+def _error(message: str) -> SonotokError:
+    """The generation package's error (imported when a command runs, not when it parses)."""
+    from sonotok.generation.errors import GenerationError
+
+    return GenerationError(message)
 
 
 def register(subparsers) -> None:
     """Add `generate` and `train generation` to the top-level `sonotok` subparsers."""
-    from sonotok.cli.tokenize import command_group
-
     gen = subparsers.add_parser(
         "generate",
         help="text -> audio with a trained TextToAudioPipeline",
@@ -44,7 +59,7 @@ def register(subparsers) -> None:
         type=Path,
         metavar="AUDIO",
         help="regenerate --span START END of this clip from the prompt; outside the span the "
-        "clip comes back unchanged (not available with Dasheng-AudioGen)",
+        "clip comes back unchanged",
     )
     gen.add_argument(
         "--span",
@@ -59,7 +74,7 @@ def register(subparsers) -> None:
         type=Path,
         metavar="AUDIO",
         help="extend this clip by --seconds of new audio generated from the prompt; the clip "
-        "comes back unchanged except its last --crossfade seconds (not with Dasheng-AudioGen)",
+        "comes back unchanged except its last --crossfade seconds",
     )
     gen.add_argument(
         "--crossfade",
@@ -69,24 +84,17 @@ def register(subparsers) -> None:
         "generated audio at each border (inside the span; equal-power for --inpaint, linear for "
         "--continue; default: %(default)s)",
     )
-    gen.add_argument(
-        "-o",
-        "--output",
+    add_output_options(
+        gen,
+        "output .wav for one prompt, else a folder (default: out.wav / generated/)",
+        required=False,
+        overwrite="replace outputs that already exist (default: skip their prompts)",
         type=Path,
-        default=None,
-        help="output .wav for one prompt, else a folder (default: out.wav / generated/)",
     )
-    gen.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace outputs that already exist (default: skip their prompts)",
-    )
-    gen.add_argument(
-        "--model",
-        default=None,
-        help="pipeline folder (from `sonotok train generation`) or hub id, e.g. mispeech/Dasheng-AudioGen "
-        "(default: that one if it is in the local Hugging Face cache, else the bundled offline "
-        "sonotok-mini generator)",
+    add_model_option(
+        gen,
+        "generation",
+        what="text-to-audio pipeline: a folder from `sonotok train generation` or a hub id",
     )
     gen.add_argument(
         "--tokenizer", default=None, help="override the pipeline's tokenizer (folder or hub id)"
@@ -110,43 +118,20 @@ def register(subparsers) -> None:
     gen.add_argument(
         "--seed", type=options.seed, default=None, help="seed in [0, 2**63); prompt i uses seed + i"
     )
-    gen.add_argument(
-        "--batch-size",
-        type=options.positive_int,
-        default=8,
-        help="prompts per sampling pass (default: %(default)s)",
-    )
-    gen.add_argument(
-        "--device",
-        type=options.device,
-        default="auto",
-        help="auto, cpu, cuda, cuda:1, mps (default: auto = cuda if available, else cpu)",
-    )
-    gen.add_argument(
-        "--dtype", choices=["fp32", "bf16"], default="fp32", help="DiT compute precision"
-    )
+    add_batch_option(gen, help="prompts per sampling pass (default: %(default)s)")
+    add_device_option(gen)
+    add_dtype_option(gen, ("fp32", "bf16"), help="DiT compute precision (default: %(default)s)")
     gen.set_defaults(func=run_generate)
 
-    train = command_group(
-        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
-    )
+    train = command_group(subparsers, "train", TRAIN_HELP)
     tr = train.add_parser(
         "generation",
         help="train the text-to-audio DiT on a latent dataset",
-        description="Rectified-flow DiT training on a latent dataset; resumes from the latest checkpoint. "
-        "Multi-GPU: accelerate launch -m sonotok.cli train generation ...",
+        description="Rectified-flow DiT training on a latent dataset; --resume continues a run "
+        "from its newest checkpoint. Multi-GPU: accelerate launch -m sonotok.cli train generation ...",
     )
-    tr.add_argument(
-        "--config", type=Path, required=True, help="YAML recipe, e.g. configs/generation/tiny.yaml"
-    )
-    tr.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.max_steps=1000 (repeatable)",
-    )
+    add_recipe_options(tr, "configs/generation/tiny.yaml")
+    add_resume_option(tr)
     tr.set_defaults(func=run_train)
 
 
@@ -155,31 +140,33 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def _read_prompts(args) -> list[PromptItem]:
+    from sonotok.generation.prompts import PromptItem, read_prompt_file
+
     items = [PromptItem(p.strip()) for p in args.prompt if p.strip()]
     if args.prompts is not None:
         items += read_prompt_file(args.prompts)
     if not items:
-        raise GenerationError("no prompt given; pass text or --prompts FILE")
+        raise _error("no prompt given; pass text or --prompts FILE")
     return items
 
 
 def _check_edit_options(args, items: list[PromptItem]) -> None:
     """--inpaint needs --span and keeps the clip's length; --continue needs a length."""
     if args.inpaint is not None and args.continue_audio is not None:
-        raise GenerationError("--inpaint and --continue exclude each other; pick one")
+        raise _error("--inpaint and --continue exclude each other; pick one")
     if args.inpaint is None and args.span is not None:
-        raise GenerationError("--span applies to --inpaint AUDIO only; add --inpaint or drop it")
+        raise _error("--span applies to --inpaint AUDIO only; add --inpaint or drop it")
     if args.inpaint is not None:
         if args.span is None:
-            raise GenerationError("--inpaint needs --span START END (seconds to regenerate)")
+            raise _error("--inpaint needs --span START END (seconds to regenerate)")
         if args.seconds is not None or any(it.seconds is not None for it in items):
-            raise GenerationError(
+            raise _error(
                 "--inpaint keeps the clip's length; drop --seconds (and any seconds column)"
             )
     if args.continue_audio is not None and any(
         (it.seconds if it.seconds is not None else args.seconds) is None for it in items
     ):
-        raise GenerationError("--continue needs --seconds N (seconds of new audio to add)")
+        raise _error("--continue needs --seconds N (seconds of new audio to add)")
 
 
 def _target_names(items: list[PromptItem]) -> list[str]:
@@ -217,15 +204,13 @@ def _seeds(args, items: list[PromptItem], start: int) -> list[int | None]:
 
 def _run_batch(pipe, args, items: list[PromptItem], start: int, audio) -> list:
     """Waveforms for one batch: text-to-audio, inpainting or continuation."""
-    from sonotok.generation.pipeline import TextToAudioPipeline
-
     seeds = _seeds(args, items, start)
     settings = dict(
         num_steps=args.steps, guidance_scale=args.cfg, negative_prompt=args.negative_prompt
     )
-    if isinstance(pipe, TextToAudioPipeline):
+    if pipe.batch_independent:
         settings["seed"] = seeds
-    else:  # Dasheng-AudioGen takes one seed per call; batches are single prompts then
+    else:  # e.g. Dasheng-AudioGen: seeded batches are single prompts (see run_generate)
         settings["seed"] = seeds[0]
     prompts = [it.prompt for it in items]
     secs = [it.seconds if it.seconds is not None else args.seconds for it in items]
@@ -244,19 +229,13 @@ def _edit_audio(args, pipe):
     path = args.inpaint if args.inpaint is not None else args.continue_audio
     if path is None:
         return None
-    if not hasattr(pipe, "inpaint"):
-        raise GenerationError(
-            f"{args.model}: the official Dasheng-AudioGen pipeline has no inpainting or "
-            "continuation; use a pipeline from `sonotok train generation` (or omit --model for "
-            "the bundled sonotok-mini generator)"
-        )
-    from sonotok.tokenizer import load_audio
+    from sonotok.core.audio import load_audio
 
     audio = load_audio(path, pipe.config.sample_rate)
     rate = pipe.config.sample_rate
     duration = audio.shape[-1] / rate
     if args.inpaint is not None and not args.span[0] < args.span[1] <= duration + 0.5 / rate:
-        raise GenerationError(
+        raise _error(
             f"--span {args.span[0]:g} {args.span[1]:g}: need START < END <= {duration:.3f} s "
             f"(the length of {path})"
         )
@@ -266,9 +245,15 @@ def _edit_audio(args, pipe):
 def run_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from sonotok.cli.tokenize import choose_model
-    from sonotok.generation.pipeline import TextToAudioPipeline
-    from sonotok.tokenizer import write_audio
+    from sonotok.core.audio import write_audio
+    from sonotok.core.io import (
+        check_finite,
+        disk_full_error,
+        is_disk_full,
+        remove_stale_temporaries,
+    )
+    from sonotok.core.options import resolve_device
+    from sonotok.generation.factory import load_pipeline
 
     try:
         items = _read_prompts(args)
@@ -279,17 +264,13 @@ def run_generate(args: argparse.Namespace) -> int:
             or args.steps < 1
             or args.batch_size < 1
         ):
-            raise GenerationError("--seconds must be > 0, --steps and --batch-size >= 1")
+            raise _error("--seconds must be > 0, --steps and --batch-size >= 1")
         device = resolve_device(args.device)
         choose_model(args, "generation")
-        pipe = TextToAudioPipeline.from_pretrained(
-            args.model, tokenizer=args.tokenizer, device=device
-        )
+        pipe = load_pipeline(args.model, tokenizer=args.tokenizer, device=device)
         pipe.to(device, dtype=torch.bfloat16 if args.dtype == "bf16" else None)
         if pipe.tokenizer is None:
-            raise GenerationError(
-                f"{args.model}: pipeline has no tokenizer/; pass --tokenizer FOLDER_OR_ID"
-            )
+            raise _error(f"{args.model}: pipeline has no tokenizer/; pass --tokenizer FOLDER_OR_ID")
         audio = _edit_audio(args, pipe)
     except SonotokError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -304,7 +285,7 @@ def run_generate(args: argparse.Namespace) -> int:
         folder = args.output or Path("generated")
         targets = [folder / name for name in _target_names(items)]
     seeded = args.seed is not None or any(it.seed is not None for it in items)
-    size = 1 if seeded and not isinstance(pipe, TextToAudioPipeline) else args.batch_size
+    size = 1 if seeded and not pipe.batch_independent else args.batch_size
     remove_stale_temporaries({t.parent for t in targets})
     todo = [args.overwrite or not t.exists() for t in targets]
     failed = written = 0
@@ -361,8 +342,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config, args.overrides)
-        out = train(cfg)
-    except GenerationError as err:
+        out = train(cfg, resume=args.resume)
+    except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"pipeline written to {out / 'pipeline'}")

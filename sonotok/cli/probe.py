@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sonotok.cli.common import (
+    add_batch_option,
+    add_device_option,
+    add_dtype_option,
+    add_model_option,
+    add_output_options,
+)
 from sonotok.core import options
+from sonotok.core.errors import ConfigError
 
 PROBE_HELP = """\
 Train and test probes on frozen embeddings with the X-ARES protocol: masked mean pooling →
@@ -43,7 +51,6 @@ def run(args) -> int:
         unreadable_clips,
     )
     from sonotok.evaluation.probe_report import run_probe
-    from sonotok.tokenizer.config import ConfigError
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     bad = [m for m in methods if m not in ("linear", "knn")]
@@ -123,18 +130,14 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", help="folder-per-class tree, labelled dataset, or latent dataset")
-    p.add_argument("-o", "--output", required=True, help="folder for metrics.json and plots")
-    p.add_argument(
-        "--model",
-        default=None,
-        help="tokenizer hub id or folder (default: mispeech/dashengtokenizer if cached locally, "
-        "else the bundled sonotok-mini tokenizer)",
-    )
+    add_output_options(p, "folder for metrics.json and plots", overwrite=None)
+    add_model_option(p)
     p.add_argument(
         "--features",
-        default="fused",
-        choices=["fused", "semantic", "acoustic"],
-        help="which latents to probe (default: %(default)s)",
+        default=None,
+        metavar="NAME",
+        help="which of the model's latents to probe (default: the model's own default; the "
+        "DashengTokenizer has fused, semantic and acoustic)",
     )
     p.add_argument("--task", default="multiclass", choices=["multiclass", "multilabel", "frame"])
     p.add_argument(
@@ -158,17 +161,9 @@ def register(subparsers) -> None:
         default=None,
         help="where embeddings are cached (default: $XDG_CACHE_HOME/sonotok/embeddings)",
     )
-    p.add_argument(
-        "--device",
-        type=options.device,
-        default="auto",
-        help="device for embedding: auto, cpu, cuda, cuda:1, mps (default: auto = cuda if "
-        "available, else cpu)",
-    )
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument(
-        "--batch-size", type=options.positive_int, default=16, help="clips per embedding pass"
-    )
+    add_device_option(p)
+    add_dtype_option(p)
+    add_batch_option(p, help="clips per embedding pass (default: %(default)s)")
     p.add_argument(
         "--config", default=None, help="probe settings YAML (e.g. configs/probe/xares.yaml)"
     )

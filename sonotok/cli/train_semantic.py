@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from sonotok.cli.tokenize import command_group
+from sonotok.cli.common import (
+    TRAIN_HELP,
+    add_check_option,
+    add_output_options,
+    add_recipe_options,
+    add_resume_option,
+    command_group,
+)
 
 EPILOG = """\
 examples:
@@ -22,9 +29,7 @@ model.semantic_encoder setting.
 
 
 def register(subparsers) -> None:
-    train = command_group(
-        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
-    )
+    train = command_group(subparsers, "train", TRAIN_HELP)
     p = train.add_parser(
         "semantic",
         help="pretrain a semantic encoder (Dasheng ViT) as a masked autoencoder",
@@ -33,9 +38,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--config", type=Path, required=True, help="YAML recipe, e.g. configs/semantic/tiny.yaml"
-    )
+    add_recipe_options(p, "configs/semantic/tiny.yaml")
     p.add_argument(
         "--data",
         action="append",
@@ -44,26 +47,9 @@ def register(subparsers) -> None:
         help="training audio: a folder of audio files or a Hugging Face dataset folder (e.g. "
         "corpus/clips from `sonotok corpus make`); repeatable; replaces data.sources",
     )
-    p.add_argument("-o", "--output", default=None, help="run folder (sets train.output_dir)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.max_steps=1000 (repeatable)",
-    )
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        default=None,
-        metavar="CHECKPOINT",
-        help="continue a run: its latest checkpoint (no value) or a step_XXXXXXXX folder",
-    )
-    p.add_argument(
-        "--check", action="store_true", help="only validate the config and data sources, then exit"
-    )
+    add_output_options(p, "run folder (sets train.output_dir)", required=False, overwrite=None)
+    add_resume_option(p)
+    add_check_option(p)
     p.set_defaults(func=run_train)
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sonotok.cli.tokenize import command_group
+from sonotok.cli.common import (
+    TRAIN_HELP,
+    add_check_option,
+    add_recipe_options,
+    add_resume_option,
+    command_group,
+)
 from sonotok.core.errors import SonotokError
 from sonotok.core.options import OptionParser, positive_int
 
@@ -28,25 +34,8 @@ checkpoints/step_*/, metrics.jsonl, tensorboard/ (tensorboard --logdir OUTPUT_DI
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", required=True, help="YAML recipe, e.g. configs/tokenizer/paper.yaml"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting (YAML value), repeatable: --set train.max_steps=100 --set optim.lr=1e-4",
-    )
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        default=None,
-        metavar="CHECKPOINT",
-        help="continue from the newest checkpoint in train.output_dir (or the step_* folder given)",
-    )
+    add_recipe_options(parser, "configs/tokenizer/paper.yaml")
+    add_resume_option(parser)
     parser.add_argument(
         "--stop-after-steps",
         type=positive_int,
@@ -57,9 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-tensorboard", action="store_true", help="do not write TensorBoard logs"
     )
-    parser.add_argument(
-        "--check", action="store_true", help="only validate the config and data sources, then exit"
-    )
+    add_check_option(parser)
 
 
 def run(args) -> int:
@@ -82,24 +69,20 @@ def run(args) -> int:
 
         result = train_tokenizer(
             config,
-            args.resume,
-            args.stop_after_steps,
-            None if args.no_tensorboard else "tensorboard",
+            resume=args.resume,
+            stop_after_steps=args.stop_after_steps,
+            log_with=None if args.no_tensorboard else "tensorboard",
         )
     except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if result.model_dir is not None:
+    if result.model_dir is not None:  # a stop was already reported by the trainer
         print(f"trained {result.step} steps; tokenizer saved to {result.model_dir}")
-    else:
-        print(f"stopped at step {result.step}; continue with --resume")
     return 0
 
 
 def register(subparsers) -> None:
-    group = command_group(
-        subparsers, "train", "train a model: sonotok train WHAT --config FILE [--set KEY=VALUE ...]"
-    )
+    group = command_group(subparsers, "train", TRAIN_HELP)
     parser = group.add_parser(
         "tokenizer",
         help="train the tokenizer's acoustic branch + decoder (GAN, frozen semantic encoder)",

@@ -1,6 +1,7 @@
 """Audio in and out: any file soundfile reads → mono float32 at the model's rate.
 
-soundfile (libsndfile) reads wav, flac, ogg/vorbis/opus and mp3; soxr resamples.
+soundfile (libsndfile) reads wav, flac, ogg/vorbis/opus, mp3 and aiff; soxr resamples.
+Which files count as audio is `sonotok.core.sources.AUDIO_EXTENSIONS`, the one list.
 Every problem a user's file can have is raised as one `AudioInputError` that names
 the file and says what to do.
 """
@@ -148,6 +149,32 @@ def _check_claim(
     _check_size(name, f"converting {rate} Hz → {out_rate} Hz would make", out, num_bytes)
 
 
+def _unreadable(name: str, err: Exception) -> AudioInputError:
+    return AudioInputError(
+        f"{name}: cannot be read as audio ({err}); sonotok reads wav, flac, ogg, mp3 and aiff — "
+        "convert it, e.g. `ffmpeg -i INPUT out.wav`"
+    )
+
+
+def audio_info(
+    source: str | os.PathLike | BinaryIO,
+    name: str,
+    num_bytes: int,
+    *,
+    out_rate: int | None = SAMPLE_RATE,
+) -> tuple[int, int | None, int]:
+    """(rate, frames, channels) from the header alone — frames None when the stream does not
+    state its length — refused like `decode_bounded` refuses a rate or length the file cannot
+    hold, so a crop can be chosen before anything is decoded."""
+    try:
+        with sf.SoundFile(source) as f:
+            rate, frames, channels = f.samplerate, f.frames, f.channels
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as err:
+        raise _unreadable(name, err) from None
+    _check_claim(name, rate, channels, frames, num_bytes, out_rate, True)
+    return rate, (None if frames == _UNKNOWN_LENGTH else frames), channels
+
+
 def decode_bounded(
     source: str | os.PathLike | BinaryIO,
     name: str,
@@ -155,9 +182,12 @@ def decode_bounded(
     *,
     mono: bool,
     out_rate: int | None = SAMPLE_RATE,
+    start: int = 0,
+    count: int | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Decode `source` in blocks → (data, rate, channels); data is float32 (frames,) averaged
-    over channels when `mono`, else (frames, channels).
+    over channels when `mono`, else (frames, channels). `start` / `count` read only that span
+    of frames (a training crop), never the rest of the file.
 
     The header's rate and length, and the decoded length as it grows, are checked against
     `num_bytes` (see MAX_SAMPLES_PER_BYTE, counting the output at `out_rate` too), so no header
@@ -168,18 +198,20 @@ def decode_bounded(
         with sf.SoundFile(source) as f:
             rate, channels = f.samplerate, f.channels
             _check_claim(name, rate, channels, f.frames, num_bytes, out_rate, mono)
+            if start:
+                f.seek(start)
             blocks, frames, step = [], 0, max(1, DECODE_BLOCK // channels)
-            while (block := f.read(step, dtype="float32", always_2d=True)).shape[0]:
+            while (want := step if count is None else min(step, count - frames)) > 0:
+                block = f.read(want, dtype="float32", always_2d=True)
+                if not block.shape[0]:
+                    break
                 frames += block.shape[0]
                 _check_size(name, "decoding gives more than", frames * channels, num_bytes)
                 blocks.append(to_mono(block) if mono else block.copy())
     except AudioInputError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as err:
-        raise AudioInputError(
-            f"{name}: cannot be read as audio ({err}); sonotok reads wav, flac, ogg and mp3 — "
-            "convert it, e.g. `ffmpeg -i INPUT out.wav`"
-        ) from None
+        raise _unreadable(name, err) from None
     out = _resampled_length(frames, rate, out_rate) * (1 if mono else channels)
     _check_size(name, f"converting {rate} Hz → {out_rate} Hz would make", out, num_bytes)
     empty = np.zeros((0,) if mono else (0, channels), np.float32)

@@ -10,6 +10,11 @@ Supported annotations: bool, int, float (ints accepted; NaN and ±inf refused), 
 Optional[...], Literal[...], list[T], tuple[T, ...], dict[str, T], and nested dataclasses (also
 inside lists). A dataclass's `__post_init__` may raise `ConfigError` for cross-field checks; the
 `require_*` helpers and `check_numbers` are the shared range checks those use.
+
+`load_yaml_config(cls, path, overrides)` is the one loader of every training recipe's YAML file
+and its `--set key=value` overrides; a config class lists keys that moved in a `RENAMED`
+class variable (old dotted key → where it is now), so an old file fails in one line naming
+the new key.
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 __all__ = [
+    "apply_overrides",
     "build",
     "check_numbers",
     "convert",
     "dataclass_from_dict",
+    "dump_yaml",
+    "load_yaml_config",
     "read_json_object",
+    "to_dict",
     "require_finite",
     "require_non_negative",
     "require_positive",
@@ -222,6 +231,119 @@ def read_json_object(path: str | os.PathLike) -> dict:
             "re-save or re-download the model"
         )
     return data
+
+
+# ---- YAML recipes with --set overrides ------------------------------------------------------
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.max_steps=100")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({err})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=value` overrides (values parsed as YAML; list items by index: `a.0.b=1`)."""
+    values = dict(values)
+    for item in overrides:
+        path, value = _parse_override(item)
+        node: Any = values
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            dotted = ".".join(path[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(
+                        f"--set {item!r}: {dotted}: no list item {part} (the list has {len(node)})"
+                    )
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(path[:i])} is not a mapping")
+            if last:
+                node[part] = value
+            else:
+                child = node[part] if (isinstance(node, list) or part in node) else {}
+                child = list(child) if isinstance(child, list) else dict(child or {})
+                node[part] = child
+                node = child
+    return values
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file; pass an existing YAML file (see configs/)")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, got {type(values).__name__}"
+        )
+    return values
+
+
+def _refuse_old_keys(cls: type, values: dict, where: str) -> None:
+    """ConfigError naming the new key for the first key of `cls.RENAMED` found in `values`."""
+    for old, new in getattr(cls, "RENAMED", {}).items():
+        if _has_key(values, old):
+            raise ConfigError(
+                f"{where}: {old} is an old key; use {new} (every recipe's YAML has the same "
+                "train: and optim: sections, see configs/)"
+            )
+
+
+def _has_key(values: dict, dotted: str) -> bool:
+    *parents, last = dotted.split(".")
+    node: Any = values
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return isinstance(node, dict) and last in node
+
+
+def load_yaml_config(
+    cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | None = None
+) -> T:
+    """`cls` from the YAML file at `path` (None: defaults only) and `--set` `overrides`,
+    every key and value checked before anything runs. An empty section (`model:`) means its
+    defaults; a key in `cls.RENAMED` fails with the key that replaced it."""
+    values = _read_yaml(Path(path)) if path is not None else {}
+    values = apply_overrides(values, list(overrides or []))
+    where = str(path) if path is not None else "config"
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        if value is None and dataclasses.is_dataclass(hints.get(name)):
+            values[name] = {}
+    _refuse_old_keys(cls, values, where)
+    try:
+        return build(cls, values)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def to_dict(config: Any) -> Any:
+    """A dataclass config as plain YAML-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    if isinstance(config, dict):
+        return {k: to_dict(v) for k, v in config.items()}
+    return config
+
+
+def dump_yaml(config: Any) -> str:
+    """The resolved settings as YAML (written as config.yaml next to a run)."""
+    import yaml
+
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
 # ---- numeric ranges -----------------------------------------------------------------------

@@ -40,8 +40,15 @@ import torch
 from .errors import AudioInputError
 from .io import atomic_output, check_finite
 
-__all__ = ["FRAME_TOLERANCE", "LatentFile", "MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE"]
+__all__ = [
+    "FRAME_TOLERANCE",
+    "LATENT_EXTENSIONS",
+    "LatentFile",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+]
 
+LATENT_EXTENSIONS = (".safetensors",)  # what `sonotok decode` looks for in folders and globs
 TENSOR = "latents"
 # The rates audio files are read at (tokenizer.audio.MIN_FILE_RATE / MAX_FILE_RATE): a latent
 # file made by `sonotok encode` never records a rate outside them.
@@ -60,6 +67,7 @@ class LatentModel(Protocol):
     latent_dim: int
     frame_rate: float
     sample_rate: int
+    feature_names: tuple[str, ...]  # the first is the decodable kind (without it: "fused")
 
 
 @dataclass(eq=False)  # a tensor field has no single truth value: compare `metadata()` instead
@@ -171,10 +179,11 @@ class LatentFile:
         """
         frames, width = self.latents.shape
         made_by = f" (it was made by {self.model})" if self.model else ""
-        if self.features != "fused":
+        decodable = getattr(model, "feature_names", ("fused",))[0]
+        if self.features != decodable:
             raise AudioInputError(
-                f"{self.name}: holds {self.features} features; only fused latents can be decoded "
-                "(encode without --features)"
+                f"{self.name}: holds {self.features} features; only {decodable} latents can be "
+                "decoded (encode without --features)"
             )
         if width != model.latent_dim:
             raise AudioInputError(

@@ -223,6 +223,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 
 def device(text: str) -> str:
     """argparse `type=` for --device: fails at parse time when the device does not exist here,
-    and keeps the (lower-cased) name so `auto` still means auto to the command."""
-    resolve_device(text)
-    return text.strip().lower()
+    and keeps the (lower-cased) name so `auto` still means auto to the command. `auto` always
+    exists, so parsing it needs no torch import (commands that never run a model stay light)."""
+    name = text.strip().lower()
+    if name != "auto":
+        resolve_device(text)
+    return name

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -45,7 +45,6 @@ from sonotok.core.io import check_finite
 from sonotok.core.sources import AudioSource, decode_audio, publish, write_json
 from sonotok.tokenizer.config import ConfigError
 
-FEATURES = ("fused", "semantic", "acoustic")
 POOLS = ("none", "mean")
 LATENT_DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": None}
 PLAN_FILE = "extract.json"
@@ -86,7 +85,7 @@ class ExtractConfig:
     output file; `num_workers` threads decoding audio ahead of the model."""
 
     output: str
-    features: str = "fused"
+    features: str | None = None  # None: the model's default (its first feature_names entry)
     pool: str = "none"
     latent_dtype: str = "float32"
     shard_size: int = 256
@@ -101,8 +100,6 @@ class ExtractConfig:
     source_info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.features not in FEATURES:
-            raise ConfigError(f"features={self.features!r}; choose one of {FEATURES}")
         if self.pool not in POOLS:
             raise ConfigError(f"pool={self.pool!r}; choose one of {POOLS}")
         if self.latent_dtype not in LATENT_DTYPES:
@@ -340,6 +337,13 @@ class Extractor:
     index files that make OUT a dataset."""
 
     def __init__(self, model, source: AudioSource, config: ExtractConfig):
+        names = model.feature_names  # the Tokenizer interface: what this family can give
+        if config.features is None:
+            config = replace(config, features=names[0])
+        if config.features not in names:
+            raise ConfigError(
+                f"features={config.features!r}; this tokenizer gives {', '.join(names)}"
+            )
         self.model = model
         self.source = source
         self.config = config

@@ -13,6 +13,7 @@ semantic, acoustic), or subclass it with other defaults.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -41,29 +42,32 @@ class SonotokEncoder(nn.Module):
         chunks_per_pass: int = 16,
     ):
         super().__init__()
-        from sonotok.tokenizer.model import AudioTokenizer
+        from sonotok.tokenizer.interface import Tokenizer, load_tokenizer
 
         if model is None:  # SONOTOK_MODEL, else the default: official if cached, else bundled
             from sonotok.defaults import model_or_default
 
             model = model_or_default(os.environ.get("SONOTOK_MODEL") or None, "tokenizer")
-        if not isinstance(model, AudioTokenizer):
+        if not isinstance(model, Tokenizer):
             from sonotok.core.options import resolve_device
 
             device = resolve_device(device or "auto")
-            model = AudioTokenizer.from_pretrained(
+            model = load_tokenizer(
                 model,
                 device=device,
                 compute_dtype=compute_dtype or os.environ.get("SONOTOK_DTYPE"),
             )
         self.tokenizer = model.eval().requires_grad_(False)
-        self.features = features or os.environ.get("SONOTOK_FEATURES", "fused")
-        if self.features not in ("fused", "semantic", "acoustic"):
+        names = model.feature_names
+        self.features = features or os.environ.get("SONOTOK_FEATURES") or names[0]
+        if self.features not in names:
             raise ValueError(
-                f"features={self.features!r}; choose fused, semantic or acoustic "
+                f"features={self.features!r}; this tokenizer has {', '.join(names)} "
                 "(argument or SONOTOK_FEATURES)"
             )
-        self.chunks_per_pass = chunks_per_pass
+        # A memory bound for families that take one (the DashengTokenizer's encoder chunks).
+        accepts = inspect.signature(model.encode_waves).parameters
+        self.options = {"chunks_per_pass": chunks_per_pass} if "chunks_per_pass" in accepts else {}
         self.output_dim = model.latent_dim
         self.sampling_rate = model.sample_rate
         self.hop_size_in_ms = 1000.0 * model.hop_samples / model.sample_rate
@@ -80,6 +84,6 @@ class SonotokEncoder(nn.Module):
             audio.float(),
             attention_mask=audio_attention_mask,
             features=self.features,
-            chunks_per_pass=self.chunks_per_pass,
+            **self.options,
         )
         return out.to(audio.device)

@@ -88,7 +88,7 @@ def test_train_then_enhance_from_the_command_line(
             "--set",
             f"data.noise={noise}",
             "--set",
-            f"output_dir={run}",
+            f"train.output_dir={run}",
             "--set",
             "train.max_steps=3",
             "--set",

@@ -11,7 +11,6 @@ from sonotok.cli import main
 from sonotok.cli.generate import _edit_audio
 from sonotok.generation.audiogen import DashengAudioGen, DashengAudioGenPipeline
 from sonotok.generation.dit import DiT, DiTConfig
-from sonotok.generation.hub import GenerationError
 from sonotok.generation.pipeline import TextToAudioPipeline
 from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
 
@@ -183,14 +182,16 @@ def test_inpaint_options_are_checked(tmp_path, text_encoder, capsys):
     assert not (tmp_path / "x.wav").exists()
 
 
-def test_the_official_pipeline_says_it_cannot_inpaint(text_encoder, tmp_path):
+def test_the_official_pipeline_takes_a_clip_to_continue(text_encoder, tmp_path):
+    """Dasheng-AudioGen inpaints and continues too (tests/generation/test_pipelines.py)."""
     fixture = Path(__file__).parents[1] / "generation" / "fixtures" / "dasheng_audiogen_tiny"
     pipe = DashengAudioGenPipeline(DashengAudioGen.from_pretrained(fixture), text_encoder)
+    sf.write(tmp_path / "in.wav", 0.1 * torch.ones(8000).numpy(), 8000)
     args = argparse.Namespace(
         inpaint=None, continue_audio=tmp_path / "in.wav", model="mispeech/Dasheng-AudioGen"
     )
-    with pytest.raises(GenerationError, match="Dasheng-AudioGen pipeline has no inpainting"):
-        _edit_audio(args, pipe)
+    audio = _edit_audio(args, pipe)
+    assert audio.shape[-1] == 16000 and pipe.batch_independent is False
 
 
 def test_existing_outputs_are_kept_unless_overwrite(tmp_path, text_encoder, capsys):

@@ -203,3 +203,41 @@ def test_good_values_still_parse():
     assert (args.cfg, args.seed, args.batch_size, args.device) == (3.5, 1000, 2, "cpu")
     args = build_parser().parse_args(["enhance", "x", "-o", "y", "--chunk-seconds", "0"])
     assert args.chunk_seconds == 0.0 and args.crossfade_seconds == 1.0
+
+
+def test_shared_options_default_the_same_everywhere():
+    defaults = {"--batch-size": 8, "--dtype": "fp32", "--model": None, "--overwrite": False}
+    seen = {option: 0 for option in defaults}
+    for name, parser in ALL_COMMANDS:
+        for action in parser._actions:
+            for option, default in defaults.items():
+                if option in action.option_strings:
+                    seen[option] += 1
+                    assert action.default == default, f"{name} {option}"
+    assert seen["--batch-size"] >= 5 and seen["--dtype"] >= 7 and seen["--model"] >= 9
+
+
+TRAIN_COMMANDS = ["tokenizer", "semantic", "generation", "enhancement"]
+
+
+@pytest.mark.parametrize("what", TRAIN_COMMANDS)
+def test_every_train_command_resumes_only_when_asked(what, capsys):
+    base = ["train", what, "--config", "x.yaml"]
+    assert build_parser().parse_args(base).resume is None  # a fresh run by default
+    assert build_parser().parse_args([*base, "--resume"]).resume == "latest"
+    step = "runs/x/checkpoints/step_00000010"
+    assert build_parser().parse_args([*base, "--resume", step]).resume == step
+    assert capsys.readouterr().err == ""
+    args = build_parser().parse_args([*base, "--no-resume"])  # the old enhancement flag
+    assert args.resume is None and not hasattr(args, "no_resume")
+    assert capsys.readouterr().err.splitlines() == [
+        "note: --no-resume is deprecated and does nothing: a run resumes only with --resume "
+        "(and refuses to start over an output folder that holds checkpoints)"
+    ]
+
+
+def test_no_resume_is_hidden_from_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "enhancement", "--help"])
+    out = capsys.readouterr().out
+    assert "--resume [CHECKPOINT]" in out and "--no-resume" not in out

@@ -181,6 +181,22 @@ def test_missing_model_message(tmp_path, corpus, capsys, monkeypatch):
     assert "no such file or folder" in capsys.readouterr().err
 
 
+def test_features_are_the_models_and_checked_by_it(tmp_path, corpus, tiny_tokenizer_dir, capsys):
+    clip, out = str(corpus / "a.wav"), tmp_path / "o"
+    assert main(["encode", clip, "-o", str(out), "--model", tiny_tokenizer_dir]) == 0
+    assert LatentFile.load(out / "a.safetensors").features == "fused"  # the model's first
+    argv = ["encode", clip, "-o", str(out), "--model", tiny_tokenizer_dir, "--overwrite"]
+    assert main([*argv, "--features", "semantic"]) == 0
+    assert LatentFile.load(out / "a.safetensors").features == "semantic"
+    capsys.readouterr()
+    assert main([*argv, "--features", "semantc"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        f"error: --features semantc: {tiny_tokenizer_dir} offers fused, semantic, acoustic; "
+        "pick one of them"
+    )
+
+
 def test_console_script_help():
     out = subprocess.run(
         [sys.executable, "-m", "sonotok.cli", "encode", "--help"],
@@ -300,9 +316,9 @@ def test_decode_warns_once_when_latents_name_another_model(
 def test_any_bad_input_costs_only_its_file_but_bugs_still_surface(
     tmp_path, corpus, tiny_tokenizer_dir, capsys, monkeypatch
 ):
-    import sonotok.cli.tokenize as cli
+    import sonotok.core.audio as audio  # what the commands read files with (at run time)
 
-    real = cli.read_clip
+    real = audio.read_clip
     failures = {"a.wav": MemoryError("cannot allocate 40 GB"), "short.wav": RuntimeError("odd")}
 
     def read_clip(path, *args, **kwargs):
@@ -310,7 +326,7 @@ def test_any_bad_input_costs_only_its_file_but_bugs_still_surface(
             raise failures[Path(path).name]
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "read_clip", read_clip)
+    monkeypatch.setattr(audio, "read_clip", read_clip)
     sources = [str(corpus / n) for n in ("a.wav", "short.wav", "sub/b.flac")]
     out = tmp_path / "rec"
     assert main(["reconstruct", *sources, "-o", str(out), "--model", tiny_tokenizer_dir]) == 1

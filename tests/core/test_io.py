@@ -44,13 +44,13 @@ def _write_wav(path):
 
 
 def _write_json(path):
-    from sonotok.generation.hub import write_json
+    from sonotok.core.sources import write_json
 
     write_json(path, {"a": 1})
 
 
 def _write_model(path):
-    from sonotok.tokenizer.checkpoints import write_pretrained
+    from sonotok.core.hub import write_pretrained
 
     write_pretrained(path.parent, {"a": 1}, {"w": torch.ones(2)})
 

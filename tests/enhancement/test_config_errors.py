@@ -24,11 +24,12 @@ OFFICIAL = REPO / "tests" / "fixtures" / "denoiser_parity" / "official_tiny"
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("train.lr=-1", "train.lr must be > 0, got -1.0"),
-        ("train.lr=nan", "train.lr: expected a finite number, got nan"),
-        ("train.weight_decay=-1", "train.weight_decay must be >= 0, got -1.0"),
+        ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
+        ("optim.lr=nan", "optim.lr: expected a finite number, got nan"),
+        ("optim.weight_decay=-1", "optim.weight_decay must be >= 0, got -1.0"),
         ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
-        ("train.ema_decay=1", "train.ema_decay must be in (0, 1) or null, got 1.0"),
+        ("optim.ema_decay=1", "optim.ema_decay must be in (0, 1) or null, got 1.0"),
+        ("train.ema_decay=0.9", "train.ema_decay is an old key; use optim.ema_decay"),
         ("data.segment_seconds=0.01", "data.segment_seconds=0.01 is too short"),
         ("data.snr_db=[10, 0]", "data.snr_db=[10.0, 0.0]: the low end is above the high end"),
         ("data.reverb_prob=2", "data.reverb_prob must be in [0, 1], got 2.0"),

@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,14 @@ def tiny_config(tmp_path, speech_dirs, tokenizer_dir, *overrides):
             f"tokenizer={tokenizer_dir}",
             f"data.clean={clean}",
             f"data.noise={noise}",
-            f"output_dir={tmp_path}",
+            f"train.output_dir={tmp_path}",
             *overrides,
         ],
     )
+
+
+def _metrics(folder) -> list[dict]:
+    return [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_training_lowers_latent_mse_below_the_identity(
@@ -41,7 +46,7 @@ def test_training_lowers_latent_mse_below_the_identity(
         "train.checkpoint_every=30",
         "validation.every=30",
         "data.segment_seconds=0.64",
-        "train.ema_decay=null",
+        "optim.ema_decay=null",
     )
     folder = train(config)
     model = LatentDenoiser.from_pretrained(folder)
@@ -70,6 +75,36 @@ def test_training_lowers_latent_mse_below_the_identity(
         "0_enhanced.wav",
         "0_noisy.wav",
     ]
+    lines = _metrics(tmp_path)  # one line per log step (train.log_every=5), validation merged
+    assert [m["step"] for m in lines] == [5, 10, 15, 20, 25, 30]
+    assert all(m["loss"] > 0 and m["grad_norm"] > 0 and m["loss_identity"] > 0 for m in lines)
+    assert lines[-1]["loss"] < lines[-1]["loss_identity"]
+    assert lines[-1]["val/latent_mse"] < lines[-1]["val/latent_mse_identity"]
+
+
+def test_exported_model_works_after_moving_it_elsewhere(
+    tmp_path, speech_dirs, tiny_tokenizer, tone, monkeypatch
+):
+    """Issue 17 item 2: the export holds its tokenizer instead of a path relative to the
+    folder training ran in."""
+    monkeypatch.chdir(tmp_path)
+    tiny_tokenizer.save_pretrained("tok")  # a relative tokenizer folder, as in the README
+    clean, noise = speech_dirs
+    overrides = [f"data.clean={clean}", f"data.noise={noise}", "train.output_dir=runs/se"]
+    overrides += ["tokenizer=tok", "train.max_steps=2", "validation.every=0"]
+    folder = train(load_config(TINY, overrides))
+    assert json.loads((folder / "config.json").read_text())["tokenizer"] == "tokenizer"
+    moved = tmp_path / "elsewhere" / "denoiser"
+    moved.parent.mkdir()
+    shutil.move(str(folder), moved)
+    shutil.rmtree("tok")
+    shutil.rmtree("runs")
+    monkeypatch.chdir(moved.parent)
+    pipe = EnhancementPipeline.from_pretrained(moved)
+    theirs, ours = pipe.model.tokenizer.state_dict(), tiny_tokenizer.state_dict()
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in ours)
+    out = pipe.enhance(tone(16000, seed=3), 16000)
+    assert out.shape == (16000,) and torch.isfinite(torch.as_tensor(out)).all()
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +158,9 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir, plant_pickl
         "validation.every=0",
         "model.dropout=0.1",
     ]
-    straight = train(load_config(TINY, [*common, f"output_dir={tmp_path / 'a'}"]))
-    train(load_config(TINY, [*common, f"output_dir={tmp_path / 'b'}"]), stop_at=10)
+    straight = train(load_config(TINY, [*common, f"train.output_dir={tmp_path / 'a'}"]))
+    second = load_config(TINY, [*common, f"train.output_dir={tmp_path / 'b'}"])
+    train(second, stop_at=10)
     assert (
         json.loads((tmp_path / "b/checkpoints/step_00000010/trainer_state.json").read_text())[
             "step"
@@ -133,8 +169,10 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir, plant_pickl
     )
     assert not (tmp_path / "b/checkpoints/step_00000020").exists()
     marker = plant_pickles(tmp_path / "b/checkpoints/step_00000010")
-    resumed = train(load_config(TINY, [*common, f"output_dir={tmp_path / 'b'}"]))
-    assert not marker.exists()  # resuming (the default here) unpickled nothing
+    with pytest.raises(ConfigError, match="already holds checkpoints; pass --resume"):
+        train(second)  # like every recipe: resuming is asked for, never silent
+    resumed = train(second, resume="latest")
+    assert not marker.exists()  # resuming unpickled nothing
     ckpt_a, ckpt_b = (
         tmp_path / "a/checkpoints/step_00000020",
         tmp_path / "b/checkpoints/step_00000020",
@@ -145,9 +183,11 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir, plant_pickl
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
     ema_a, ema_b = state_a["ema"], state_b["ema"]
-    assert ema_a["optimization_step"] == ema_b["optimization_step"] == 20
-    for x, y in zip(ema_a["shadow_params"], ema_b["shadow_params"]):
-        assert torch.allclose(x, y, atol=1e-6)
+    assert ema_a["num_updates"] == ema_b["num_updates"] == 20
+    for k in ema_a["module"]:
+        assert torch.allclose(ema_a["module"][k], ema_b["module"][k], atol=1e-6), k
+    steps = [[m["step"] for m in _metrics(tmp_path / run)] for run in "ab"]
+    assert steps == [[5, 10, 15, 20]] * 2  # no line twice after the resume
     a, b = (
         load_file(str(straight / "model.safetensors")),
         load_file(str(resumed / "model.safetensors")),
@@ -161,17 +201,21 @@ def test_resume_is_exact(tmp_path, latent_pairs, tiny_tokenizer_dir, plant_pickl
 
 def test_config_overrides_and_errors(tmp_path):
     config = load_config(
-        TINY, ["train.lr=0.0001", "data.snr_db=[0, 5]", "model.attention_window=8"]
+        TINY, ["optim.lr=0.0001", "data.snr_db=[0, 5]", "model.attention_window=8"]
     )
     assert (
-        config.train.lr == 1e-4
+        config.optim.lr == 1e-4
         and config.data.snr_db == (0, 5)
         and config.model.attention_window == 8
     )
     with pytest.raises(ConfigError, match="unknown config key train.learning_rate"):
         load_config(TINY, ["train.learning_rate=1"])
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
-        load_config(TINY, ["train.lr"])
+        load_config(TINY, ["optim.lr"])
+    # keys of the layout before every recipe shared train: / optim: name their new place
+    for old, new in (("output_dir=runs/x", "train.output_dir"), ("train.lr=1", "optim.lr")):
+        with pytest.raises(ConfigError, match=f"is an old key; use {new}"):
+            load_config(TINY, [old])
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="exactly one of"):

@@ -106,6 +106,26 @@ def test_clap_offline_fails_with_instructions(monkeypatch):
         ClapEmbedder.from_pretrained("laion/clap-htsat-unfused")
 
 
+def test_clap_resolves_hub_ids_through_core_hub_with_the_options(monkeypatch, tmp_path):
+    """Without safetensors in the snapshot, the .bin weights are fetched instead (never both)."""
+    import huggingface_hub
+
+    calls = []
+
+    def snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(tmp_path)  # an empty snapshot: transformers then fails to load it
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(EmbedderUnavailableError, match="--clap-model FOLDER"):
+        ClapEmbedder.from_pretrained("laion/clap-htsat-unfused", revision="r1", token="t")
+    asked = [(repo, kw["allow_patterns"][-1], kw["revision"], kw["token"]) for repo, kw in calls]
+    assert asked == [
+        ("laion/clap-htsat-unfused", "*.safetensors", "r1", "t"),
+        ("laion/clap-htsat-unfused", "*.bin", "r1", "t"),
+    ]
+
+
 def test_sonotok_embedder_is_mean_semantic_latent(tiny_tokenizer, tone):
     embedder = SonotokEmbedder(tiny_tokenizer)
     wave = torch.from_numpy(tone(16000 * 2))

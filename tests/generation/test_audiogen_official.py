@@ -22,8 +22,8 @@ from sonotok.generation.audiogen import (
     DashengAudioGen,
     official_sigmas,
 )
+from sonotok.generation.errors import GenerationError
 from sonotok.generation.flow import make_scheduler
-from sonotok.generation.hub import GenerationError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dasheng_audiogen_tiny"
 

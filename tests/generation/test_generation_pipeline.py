@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from sonotok.generation.dit import DiT, DiTConfig
+from sonotok.generation.errors import GenerationError
 from sonotok.generation.flow import FlowMatchingObjective
-from sonotok.generation.hub import GenerationError
 from sonotok.generation.pipeline import PipelineConfig, TextToAudioPipeline
 from sonotok.tokenizer import AudioTokenizer, TokenizerConfig
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from sonotok.core.checkpointing import read_state
+from sonotok.core.errors import CheckpointError, ConfigError
 from sonotok.generation.config import load_config
-from sonotok.generation.hub import GenerationError
+from sonotok.generation.errors import GenerationError
 from sonotok.generation.pipeline import TextToAudioPipeline
 from sonotok.generation.train import batch_indices, train
 
@@ -37,18 +38,22 @@ def config(data: Path, out: Path, *extra: str):
             "train.max_steps=20",
             "train.checkpoint_every=10",
             "train.log_every=5",
-            "train.warmup_steps=3",
-            "train.lr_schedule=cosine",
+            "optim.warmup_steps=3",
+            "optim.schedule=cosine",
             *extra,
         ],
     )
 
 
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def weights(out: Path, step: int, name: str = "model") -> dict:
     """The model's (or, for "ema", the EMA's) weights in checkpoint `step`."""
     states, _ = read_state(out / "checkpoints" / f"step_{step:08d}")
-    if name == "ema":  # shadow_params follow the parameters' order (the DiT has no buffers)
-        return dict(zip(states["model"], states["ema"]["shadow_params"]))
+    if name == "ema":  # the EMA's averaged copy of the model
+        return states["ema"]["module"]
     return states[name]
 
 
@@ -58,8 +63,14 @@ def test_resume_equals_uninterrupted_training(dataset, tmp_path, plant_pickles):
     train(config(dataset, resumed, "train.grad_accum=2"), stop_at=10)
     assert not (resumed / "checkpoints" / "step_00000020").exists()
     marker = plant_pickles(resumed / "checkpoints" / "step_00000010")
-    train(config(dataset, resumed, "train.grad_accum=2"))
+    with pytest.raises(ConfigError, match="already holds checkpoints; pass --resume"):
+        train(config(dataset, resumed, "train.grad_accum=2"))
+    train(config(dataset, resumed, "train.grad_accum=2"), resume="latest")
     assert not marker.exists()  # resuming unpickled nothing
+    logged = [_metrics(run) for run in (straight, resumed)]
+    assert [m["step"] for m in logged[1]] == [5, 10, 15, 20]  # one line per log step
+    for a, b in zip(*logged):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6) and a["lr"] == b["lr"]
     for name in ("model", "ema"):
         a, b = weights(straight, 20, name), weights(resumed, 20, name)
         assert a.keys() == b.keys()
@@ -107,7 +118,8 @@ def test_precomputed_text_states_train_without_captions(tmp_path, text_encoder, 
         )
     )
     states, _ = read_state(out / "checkpoints" / "step_00000003")
-    assert len(states["ema"]["shadow_params"]) == len(states["model"])
+    assert states["ema"]["module"].keys() == states["model"].keys()
+    assert states["ema"]["num_updates"] == 3
 
 
 def test_batches_cover_each_epoch_once_and_split_across_processes():
@@ -123,11 +135,11 @@ def test_batches_cover_each_epoch_once_and_split_across_processes():
 
 
 def test_bad_configs_and_datasets_give_clear_errors(dataset, tmp_path):
-    with pytest.raises(GenerationError, match="unknown config key model.width"):
+    with pytest.raises(ConfigError, match="unknown config key model.width"):
         load_config(TINY, ["model.width=3"])
-    with pytest.raises(GenerationError, match="key=value"):
-        load_config(TINY, ["train.lr"])
-    with pytest.raises(GenerationError, match="not found"):
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(TINY, ["optim.lr"])
+    with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "none.yaml")
     with pytest.raises(GenerationError, match="not a folder"):
         train(config(tmp_path / "missing", tmp_path / "o"))
@@ -156,9 +168,8 @@ def test_cli_train_then_resume(dataset, tmp_path):
         "train.checkpoint_every=2",
     ]
     assert main(args) == 0
-    assert (
-        main([*args[:-2], "--set", "train.max_steps=3", "--set", "train.checkpoint_every=1"]) == 0
-    )
+    resume = [*args[:-2], "--set", "train.max_steps=3", "--set", "train.checkpoint_every=1"]
+    assert main([*resume, "--resume"]) == 0
     assert (
         json.loads((out / "checkpoints" / "step_00000003" / "trainer_state.json").read_text())[
             "step"
@@ -178,7 +189,7 @@ def free_port() -> int:
 
 def test_two_process_cpu_training_resumes(dataset, tmp_path):
 
-    def launch(steps: int, out: Path) -> None:
+    def launch(steps: int, out: Path, *extra: str) -> None:
         cmd = [
             sys.executable,
             "-m",
@@ -212,6 +223,7 @@ def test_two_process_cpu_training_resumes(dataset, tmp_path):
             f"train.max_steps={steps}",
             "--set",
             "train.checkpoint_every=2",
+            *extra,
         ]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
@@ -219,7 +231,7 @@ def test_two_process_cpu_training_resumes(dataset, tmp_path):
 
     resumed, straight = tmp_path / "resumed", tmp_path / "straight"
     launch(2, resumed)
-    launch(4, resumed)
+    launch(4, resumed, "--resume")
     launch(4, straight)
     state = json.loads(
         (resumed / "checkpoints" / "step_00000004" / "trainer_state.json").read_text()
@@ -255,7 +267,7 @@ def test_training_writes_audio_samples_for_fixed_prompts(dataset, tmp_path):
     )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(out / "generation"), size_guidance={"audio": 0})
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"audio": 0})
     events.Reload()
     assert {"samples/00", "samples/01"} <= set(events.Tags()["audio"])
     assert "loss" in events.Tags()["scalars"]
@@ -295,8 +307,8 @@ def test_bfloat16_latents_from_extract_are_read_as_floats(tmp_path):
 def test_resuming_with_a_different_model_gives_a_clear_error(dataset, tmp_path):
     out = tmp_path / "run"
     train(config(dataset, out, "train.max_steps=1", "train.checkpoint_every=1"))
-    with pytest.raises(GenerationError, match="does not match this run's configuration"):
-        train(config(dataset, out, "train.max_steps=2", "model.depth=4"))
+    with pytest.raises(CheckpointError, match="does not match this run's configuration"):
+        train(config(dataset, out, "train.max_steps=2", "model.depth=4"), resume="latest")
 
 
 def test_trained_pipeline_follows_the_caption(tmp_path, text_encoder):
@@ -333,9 +345,9 @@ def test_trained_pipeline_follows_the_caption(tmp_path, text_encoder):
             tmp_path / "run",
             "train.max_steps=300",
             "train.checkpoint_every=300",
-            "train.lr=3e-3",
-            "train.lr_schedule=constant",
-            "train.ema_decay=0.9",
+            "optim.lr=3e-3",
+            "optim.schedule=constant",
+            "optim.ema_decay=0.9",
             "data.latent_mean=0.0",
             "data.latent_std=1.0",
             "objective.density=uniform",

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sonotok.generation.hub import GenerationError
+from sonotok.generation.errors import GenerationError
 from sonotok.generation.prompts import PromptItem, read_prompt_file
 
 

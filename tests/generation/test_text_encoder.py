@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sonotok.generation.hub import GenerationError
+from sonotok.generation.errors import GenerationError
 from sonotok.generation.text import TextEncoder
 
 

@@ -72,3 +72,24 @@ def test_bad_inputs_are_named():
         tok.decode(torch.zeros(5, 7))
     with pytest.raises(ValueError, match="fp32 only"):
         tok.set_compute_dtype("bf16")
+
+
+def test_load_tokenizer_reads_a_hub_ids_model_type_first(tmp_path, monkeypatch):
+    """A hub id's config.json is fetched alone (with the hub options) to pick the family."""
+    FramedTokenizer(seed=5).save_pretrained(tmp_path / "snapshot")
+    calls = []
+
+    def snapshot_download(repo_id, **options):
+        calls.append((repo_id, options))
+        return str(tmp_path / "snapshot")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    from .toy import FramedTokenizer as Toy
+
+    monkeypatch.setattr(Toy, "from_pretrained", classmethod(lambda cls, name, **kw: (name, kw)))
+    name, options = load_tokenizer("someone/toy-codec", revision="v1")
+    assert name == "someone/toy-codec" and options == {"revision": "v1"}
+    assert calls[0][0] == "someone/toy-codec"
+    assert calls[0][1]["allow_patterns"] == ["config.json"] and calls[0][1]["revision"] == "v1"

@@ -174,3 +174,15 @@ def test_decoder_gradients_are_finite(tiny_tokenizer):
     audio = tiny_tokenizer.synthesize(z, chunk_frames=None)
     audio.square().sum().backward()
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+def test_progress_reports_fractions_of_long_encodes_and_decodes(tiny_tokenizer, tone):
+    wave = torch.from_numpy(tone(16000 * 25))  # 25 s: several 10.08 s chunks
+    seen: list[float] = []
+    z = tiny_tokenizer.encode(wave, chunks_per_pass=1, progress=seen.append)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.02)
+    torch.testing.assert_close(z, tiny_tokenizer.encode(wave), atol=1e-5, rtol=1e-5)
+    done: list[float] = []
+    audio = tiny_tokenizer.decode(z, chunk_frames=200, progress=done.append)
+    assert len(done) == 4 and done[-1] == 1.0
+    torch.testing.assert_close(audio, tiny_tokenizer.decode(z, chunk_frames=None), atol=1e-5, rtol=0)

@@ -8,13 +8,13 @@ decay, learning rate 1.5e-4 × global batch / 256.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar
 
+from sonotok.core import training
 from sonotok.core.config import check_numbers
 
 from ..config import ConfigError
 from ..semantic import SemanticEncoderConfig
-from ..train.config import check_optim, require_positive
 from ..train.data import SourceConfig
 
 
@@ -64,7 +64,7 @@ class DataSettings:
 
 
 @dataclass
-class OptimSettings:
+class OptimSettings(training.OptimSettings):
     lr: float = 1.5e-4  # MAE base learning rate for a global batch of 256
     betas: tuple[float, float] = (0.9, 0.95)  # MAE
     weight_decay: float = 0.05  # MAE; not applied to biases, norms and position embeddings
@@ -72,42 +72,19 @@ class OptimSettings:
     min_lr_ratio: float = 0.0
     grad_clip: float = 0.0  # 0 disables (MAE uses none)
 
-    def __post_init__(self):
-        check_optim(self)
-
 
 @dataclass
-class TrainSettings:
+class TrainSettings(training.TrainSettings):
     output_dir: str = "runs/semantic"
-    seed: int = 0
-    max_steps: int = 100_000
     batch_size: int = 256  # global: per-device batch × processes × grad_accum
-    grad_accum: int = 1
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     checkpoint_every: int = 2000
-    keep_checkpoints: int = 3
-    log_every: int = 50
-    log_with: Literal["tensorboard", "none"] = "tensorboard"
-    progress: bool = True
-
-    def __post_init__(self):
-        require_positive(
-            self,
-            (
-                "max_steps",
-                "batch_size",
-                "grad_accum",
-                "checkpoint_every",
-                "keep_checkpoints",
-                "log_every",
-            ),
-        )
-        check_numbers(self, "train", non_negative=("seed",))
 
 
 @dataclass
 class SemanticTrainConfig:
     """Everything `sonotok train semantic` reads from its YAML file."""
+
+    RENAMED: ClassVar[dict[str, str]] = training.OLD_KEYS
 
     model: ModelSettings = field(default_factory=ModelSettings)
     data: DataSettings = field(default_factory=DataSettings)

@@ -2,11 +2,11 @@
 plumbing other trainers import.
 
 Generic pieces (no tokenizer specifics):
-- `config`: YAML → typed dataclasses with `--set key=value` overrides, checked up front.
+- `config`: the core's one YAML loader (`sonotok.core.config.load_yaml_config`) re-exported.
 - `sampling`: deterministic, sharded, resumable sample positions.
 
 Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discriminators`,
-`losses`, `validation`, `trainer` (`train_tokenizer`).
+`losses`, `validation`, `trainer` (`CropTrainer`, `train_tokenizer`, on the core's `Trainer`).
 
 Importing this package does not import accelerate or datasets; the trainer does.
 """

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import ClassVar, Literal
 
+from sonotok.core import training
 from sonotok.core.audio import SAMPLE_RATE
 from sonotok.core.config import check_numbers
 
 from ..acoustic import AcousticProjectionConfig
 from ..config import ConfigError
 from ..decoder import VocosDecoderConfig
-from .config import check_optim, require_positive
 from .data import SourceConfig
 
 HOP_SAMPLES = 640  # samples per 25 Hz latent frame at 16 kHz
@@ -110,20 +110,18 @@ class LossSettings:
 
 
 @dataclass
-class OptimSettings:
+class OptimSettings(training.OptimSettings):
+    """The shared optim section (one AdamW per model: generator and discriminators)."""
+
     lr: float = 5e-4  # paper, generator and discriminators
     betas: tuple[float, float] = (0.8, 0.9)  # Vocos / paper
     weight_decay: float = 0.01
-    warmup_steps: int = 1000
     min_lr_ratio: float = 0.1  # cosine decay to 10% of lr (paper)
-    grad_clip: float = 1.0  # max global grad norm per model; 0 disables
     mel_only_steps: int = 0  # generator-only warm-up with λ_sem·L_sem + λ_mel·L_mel
-    ema_decay: float | None = None  # e.g. 0.999; the exported model then uses the EMA weights
 
     def __post_init__(self):
-        check_optim(self)
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ConfigError(f"optim.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+        super().__post_init__()
+        check_numbers(self, "optim", non_negative=("mel_only_steps",))
 
 
 @dataclass
@@ -153,33 +151,19 @@ class DataSettings:
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(training.TrainSettings):
+    """The shared train section, plus validation and media intervals."""
+
     output_dir: str = "runs/tokenizer"
-    seed: int = 0
     max_steps: int = 1_000_000  # paper
     batch_size: int = 256  # global: per-device batch × processes × grad_accum (paper: 256)
-    grad_accum: int = 1
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     checkpoint_every: int = 5000
-    keep_checkpoints: int = 3
-    log_every: int = 50
     audio_every: int = 5000  # audio examples + mel image to TensorBoard (0: never)
     val_every: int = 10000  # 0: never
-    progress: bool = True
 
     def __post_init__(self):
-        require_positive(
-            self,
-            (
-                "max_steps",
-                "batch_size",
-                "grad_accum",
-                "checkpoint_every",
-                "keep_checkpoints",
-                "log_every",
-            ),
-        )
-        check_numbers(self, "train", non_negative=("seed", "audio_every", "val_every"))
+        super().__post_init__()
+        check_numbers(self, "train", non_negative=("audio_every", "val_every"))
 
 
 def min_segment_samples(config: TokenizerTrainConfig) -> tuple[int, str]:
@@ -204,6 +188,8 @@ def min_segment_samples(config: TokenizerTrainConfig) -> tuple[int, str]:
 @dataclass
 class TokenizerTrainConfig:
     """Everything `sonotok train tokenizer` reads from its YAML file."""
+
+    RENAMED: ClassVar[dict[str, str]] = training.OLD_KEYS
 
     model: ModelSettings = field(default_factory=ModelSettings)
     data: DataSettings = field(default_factory=DataSettings)

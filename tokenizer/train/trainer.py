@@ -5,33 +5,33 @@ its frozen semantic encoder with the paper's recipe; the discriminators are upda
 first on each batch (hinge), then the generator on
 L_G = λ_sem‖z_sem − z_ac‖² + λ_mel·L1(log-mel) + λ_fm·L_fm + λ_adv·L_adv.
 
-Layout of `train.output_dir`: config.yaml (resolved settings), checkpoints/step_*/,
-metrics.jsonl (every logged value), tensorboard/, and model/ — the final
-`save_pretrained` folder that `AudioTokenizer.from_pretrained` and the CLI load.
+The loop, checkpoints, resume, signals and logging are the core's `Trainer`
+(sonotok.core.training); `CropTrainer` adds what the tokenizer and MAE recipes share: audio
+crops drawn by global sample position (`data`, `sampling`) and counts of skipped items.
+Layout of `train.output_dir`: config.yaml, checkpoints/step_*/, metrics.jsonl, tensorboard/,
+and model/ — the `save_pretrained` folder that `AudioTokenizer.from_pretrained` and the CLI
+load (rewritten at every checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import signal
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from sonotok.core.checkpointing import CheckpointManager
+from sonotok.core.hub import write_pretrained
+from sonotok.core.training import Trainer, TrainResult, grouped
 
-from ..checkpoints import write_pretrained
-from ..config import ConfigError, TokenizerConfig
+from ..config import TokenizerConfig
 from ..mel import num_frames
 from ..model import AudioTokenizer
 from ..semantic import SemanticEncoder
-from .config import dump_yaml, per_device_batch, to_dict
 from .data import AudioCropDataset, collate_crops, crop_loader, open_source
 from .discriminators import build_discriminators
 from .losses import (
@@ -71,14 +71,6 @@ class TrainableTokenizer(nn.Module):
         return self.decoder(self.upsampler(z.transpose(1, 2))), z_ac
 
 
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warm-up to 1 over `warmup` steps, then cosine to `min_ratio` at `total`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def build_tokenizer(settings) -> AudioTokenizer:
     """The starting tokenizer from `ModelSettings` (call after seeding)."""
     if settings.pretrained:
@@ -97,17 +89,6 @@ def build_tokenizer(settings) -> AudioTokenizer:
     return AudioTokenizer(base)
 
 
-def _flat(values: dict, prefix: str = "") -> dict:
-    """Nested config → {"a.b": scalar} for TensorBoard's hparams (lists become strings)."""
-    out = {}
-    for k, v in values.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
-    return out
-
-
 def _add(logs: dict, key: str, value: torch.Tensor, n: int) -> None:
     """Accumulate the micro-batch mean of a logged value."""
     logs[key] = logs.get(key, 0) + value.detach().float() / n
@@ -122,43 +103,87 @@ def _split(outputs: dict, n: int) -> tuple[dict, dict]:
     return real, fake
 
 
-@dataclass
-class TrainResult:
-    step: int
-    output_dir: Path
-    model_dir: Path | None  # the exported save_pretrained folder (None if stopped early)
-    last_metrics: dict
+class CropTrainer(Trainer):
+    """A `Trainer` on fixed-length audio crops (the tokenizer GAN and MAE recipes).
 
+    `data.sources` are opened first, so a wrong path fails before any model is built. The
+    crop at each global sample position is fixed by the seed (`sampling`), so the data
+    position is the step × the global batch and a resumed run reads what an uninterrupted
+    one would. Unreadable and silent items are skipped, counted (summed over processes, kept
+    in checkpoints) and logged as data/unreadable_skipped and data/silent_skipped."""
 
-class TokenizerTrainer:
-    """Build everything from a `TokenizerTrainConfig`, then `run()`.
+    def __init__(self, config, log_with: str | None = "config"):
+        self.sources = [open_source(s) for s in config.data.sources]
+        super().__init__(config, log_with)
+        self.skipped = {"unreadable": 0, "silent": 0}
+        self._pending = [0, 0]  # this process's skips in the current step
+        self.messages = 0
 
-    Every process calls the same methods; accelerate handles devices, DDP and mixed
-    precision; gradient accumulation is explicit (all discriminator micro-batches, then all
-    generator micro-batches, so it equals one large batch). The data at each global sample position is fixed by the
-    seed (see `sampling`), so runs are reproducible and resume exactly."""
-
-    def __init__(self, config: TokenizerTrainConfig, log_with: str | None = "tensorboard"):
-        from accelerate import Accelerator
-        from accelerate.utils import set_seed
-
-        self.config = cfg = config
-        self.out = Path(cfg.train.output_dir)
-        # Sources are opened first: a wrong path fails before any model is built.
-        self.sources = [open_source(s) for s in cfg.data.sources]
-        self.val_sources = [open_source(s) for s in cfg.data.val_sources]
-
-        # Gradient accumulation is done here (D's micro-batches, then G's), not by accelerate.
-        self.accelerator = acc = Accelerator(
-            mixed_precision=cfg.train.mixed_precision,
-            log_with=log_with,
-            project_dir=str(self.out),
+    def batches(self):
+        """The `grad_accum` crop batches of each step, from data position `self.step`."""
+        cfg = self.config
+        loader = crop_loader(
+            self.sources,
+            cfg.data,
+            cfg.train.seed,
+            self.per_device,
+            self.accelerator,
+            self.step * cfg.train.batch_size,
         )
-        self.per_device = per_device_batch(
-            cfg.train.batch_size, acc.num_processes, cfg.train.grad_accum
-        )
+        return grouped(loader, cfg.train.grad_accum)
 
-        set_seed(cfg.train.seed)  # same initial weights on every process
+    def audio(self, batch: dict) -> torch.Tensor:
+        """A crop batch's audio on the device; its skipped items counted, the first
+        MAX_PROBLEM_MESSAGES problems of this process printed."""
+        self._pending[0] += batch["unreadable"]
+        self._pending[1] += batch["silent"]
+        for message in batch["problems"]:
+            if self.messages < MAX_PROBLEM_MESSAGES:
+                tqdm.write(f"[process {self.accelerator.process_index}] {message}")
+            self.messages += 1
+        return batch["audio"].to(self.accelerator.device, non_blocking=True)
+
+    def count_skipped(self) -> dict[str, int]:
+        """Add this step's skips of every process to the totals (collective); the totals."""
+        counts = torch.tensor(self._pending, dtype=torch.float32, device=self.accelerator.device)
+        counts = self.accelerator.reduce(counts, reduction="sum")
+        self.skipped["unreadable"] += int(counts[0])
+        self.skipped["silent"] += int(counts[1])
+        self._pending = [0, 0]
+        return {
+            "data/unreadable_skipped": self.skipped["unreadable"],
+            "data/silent_skipped": self.skipped["silent"],
+        }
+
+    def trainer_state(self) -> dict:
+        return {**super().trainer_state(), "skipped": dict(self.skipped)}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.skipped = dict(state.get("skipped", self.skipped))
+
+    def on_end(self) -> None:
+        if self.skipped["unreadable"] or self.skipped["silent"]:
+            logger.warning(
+                "skipped %d unreadable and %d silent data items",
+                self.skipped["unreadable"],
+                self.skipped["silent"],
+            )
+
+
+class TokenizerTrainer(CropTrainer):
+    """Build everything from a `TokenizerTrainConfig`, then `run()` (see `Trainer`).
+
+    Gradient accumulation is explicit: all discriminator micro-batches, then all generator
+    micro-batches, so it equals one large batch."""
+
+    name = "train tokenizer"
+    progress_keys = ("loss/mel", "loss/generator")
+
+    def __init__(self, config: TokenizerTrainConfig, log_with: str | None = "config"):
+        self.val_sources = [open_source(s) for s in config.data.val_sources]
+        super().__init__(config, log_with)
+        cfg, acc = config, self.accelerator
         self.tokenizer = build_tokenizer(cfg.model).to(acc.device)
         self.tokenizer.semantic.eval().requires_grad_(False)
         if not cfg.model.train_acoustic:  # the encoder side stays fixed: latents do not change
@@ -171,32 +196,18 @@ class TokenizerTrainer:
             self.tokenizer.sample_rate, cfg.loss.mel_n_fft, cfg.loss.mel_hop, cfg.loss.mel_bins
         ).to(acc.device)
 
-        o = cfg.optim
-        self.clip = o.grad_clip or math.inf
-        opt_g = torch.optim.AdamW(
-            self.generator.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay
-        )
-        opt_d = torch.optim.AdamW(
-            self.discriminators.parameters(), o.lr, betas=o.betas, weight_decay=o.weight_decay
-        )
-        total = cfg.train.max_steps
-
-        def schedule(step: int) -> float:
-            return warmup_cosine(step, o.warmup_steps, total, o.min_lr_ratio)
-
-        # Schedulers are stepped once per optimizer step by us (not prepared: accelerate
-        # would step them once per process).
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        self.clip = cfg.optim.grad_clip or math.inf
+        opt_g = self.make_optimizer(self.generator.parameters())
+        opt_d = self.make_optimizer(self.discriminators.parameters())
+        self.sched_g, self.sched_d = self.make_scheduler(opt_g), self.make_scheduler(opt_d)
+        self.make_ema(self.generator)
         self.gen, self.disc, self.opt_g, self.opt_d = acc.prepare(
             self.generator, self.discriminators, opt_g, opt_d
         )
-        self.ema = None
-        if o.ema_decay is not None:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        self._validation_audio: torch.Tensor | None = None
 
-            self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(o.ema_decay))
-        state = {
+    def checkpoint_objects(self) -> dict:
+        return {
             "generator": self.gen,
             "discriminators": self.disc,
             "optimizer_g": self.opt_g,
@@ -204,30 +215,13 @@ class TokenizerTrainer:
             "scheduler_g": self.sched_g,
             "scheduler_d": self.sched_d,
         }
-        if self.ema is not None:
-            state["ema"] = self.ema
-        self.checkpoints = CheckpointManager(
-            acc, self.out / "checkpoints", cfg.train.keep_checkpoints, state
-        )
-
-        self.step = 0
-        self.counts = {"unreadable": 0, "silent": 0}
-        self.messages = 0
-        self.interrupted = False  # set by SIGINT/SIGTERM on this process
-        self.stop_requested = False  # agreed by all processes at the end of a step
-        self.last_metrics: dict = {}
 
     # ---- data -----------------------------------------------------------------------
-    def _loader(self, start_position: int):
-        cfg = self.config
-        return crop_loader(
-            self.sources,
-            cfg.data,
-            cfg.train.seed,
-            self.per_device,
-            self.accelerator,
-            start_position,
-        )
+    def validation_audio(self) -> torch.Tensor:
+        """`validation_batch()`, made once."""
+        if self._validation_audio is None:
+            self._validation_audio = self.validation_batch()
+        return self._validation_audio
 
     def validation_batch(self) -> torch.Tensor:
         """The fixed held-out crops (val_sources; training sources with another seed if none)."""
@@ -312,61 +306,52 @@ class TokenizerTrainer:
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
 
-    def train_step(self, batches) -> dict[str, float]:
-        """One optimizer step of each model over `grad_accum` micro-batches: all of the
-        discriminators' micro-batches first, then the generator's (so accumulation equals
-        one big batch). Returns values averaged over micro-batches and processes."""
-        acc = self.accelerator
+    def train_step(self, micro_batches: list[dict]) -> dict[str, float]:
+        """One optimizer step of each model over the step's `grad_accum` micro-batches: all
+        of the discriminators' micro-batches first, then the generator's (so accumulation
+        equals one big batch). Returns values averaged over micro-batches and processes."""
         adversarial = self.step >= self.config.optim.mel_only_steps
-        counts = torch.zeros(3, device=acc.device)
         micro = []
-        for _ in range(self.config.train.grad_accum):
-            batch = next(batches)
-            counts[0] += batch["unreadable"]
-            counts[1] += batch["silent"]
-            for message in batch["problems"]:
-                if self.messages < MAX_PROBLEM_MESSAGES:
-                    tqdm.write(f"[process {acc.process_index}] {message}")
-                self.messages += 1
-            audio = batch["audio"].to(acc.device, non_blocking=True)
+        for batch in micro_batches:
+            audio = self.audio(batch)
             micro.append((audio, self.semantic_latents(audio)))
         logs: dict[str, torch.Tensor] = {}
         cached: dict = {}
         if adversarial:
             self._discriminator_phase(micro, cached, logs)
         self._generator_phase(micro, cached, adversarial, logs)
-        counts[2] = float(self.interrupted)
-        keys = sorted(logs)
-        values = acc.reduce(torch.stack([logs[k].detach().float() for k in keys]), reduction="mean")
-        counts = acc.reduce(counts, reduction="sum")
-        self.counts["unreadable"] += int(counts[0])
-        self.counts["silent"] += int(counts[1])
-        self.stop_requested = bool(counts[2] > 0)  # any process interrupted → all stop together
-        lrs = (
-            self.opt_g.param_groups[0]["lr"],
-            self.opt_d.param_groups[0]["lr"],
-        )  # used by this step
+        out = self.mean_over_processes(logs)
+        # the rates this step used
+        out["lr/generator"] = self.opt_g.param_groups[0]["lr"]
+        out["lr/discriminators"] = self.opt_d.param_groups[0]["lr"]
         self.sched_g.step()
         if adversarial:  # D's warm-up starts with its first update (after mel-only steps)
             self.sched_d.step()
-        if self.ema is not None:
-            self.ema.update_parameters(acc.unwrap_model(self.gen))
-        self.step += 1
-        out = dict(zip(keys, values.tolist()))
-        out["lr/generator"], out["lr/discriminators"] = lrs
-        out["data/unreadable_skipped"] = self.counts["unreadable"]
-        out["data/silent_skipped"] = self.counts["silent"]
-        return out
+        return {**out, **self.count_skipped()}
+
+    def after_step(self) -> dict[str, float]:
+        """Validation every train.val_every steps, audio and mel images every audio_every."""
+        t = self.config.train
+        media = bool(t.audio_every) and self.step % t.audio_every == 0
+        if not (media or (t.val_every and self.step % t.val_every == 0)):
+            return {}
+        metrics: dict[str, float] = {}
+        if self.accelerator.is_main_process:
+            metrics, recon = self.validate(self.validation_audio())
+            if media:
+                self.log_media(self.validation_audio(), recon)
+        self.accelerator.wait_for_everyone()
+        return metrics
 
     # ---- monitoring -----------------------------------------------------------------
-    def _export_module(self) -> nn.Module:
+    def shipped_model(self) -> nn.Module:
         """The generator whose weights are exported and validated (EMA if enabled)."""
         return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.gen)
 
     @torch.no_grad()
     def validate(self, audio: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
         """Reconstruct the validation crops; mel/STFT distances (and PESQ/STOI if data.val_speech)."""
-        gen = self._export_module()
+        gen = self.shipped_model()
         was_training = gen.training
         gen.eval()
         audio = audio.to(self.accelerator.device)
@@ -382,11 +367,8 @@ class TokenizerTrainer:
 
     def log_media(self, audio: torch.Tensor, recon: torch.Tensor) -> None:
         """Audio examples and a reference-over-reconstruction log-mel image to TensorBoard."""
-        try:
-            writer = self.accelerator.get_tracker("tensorboard", unwrap=True)
-        except Exception:
-            return
-        if not hasattr(writer, "add_audio"):
+        writer = self.tensorboard()
+        if writer is None:
             return
         sr = self.tokenizer.sample_rate
         for i in range(min(2, audio.shape[0])):
@@ -410,138 +392,22 @@ class TokenizerTrainer:
                 f"mel/{i}_reference_over_reconstruction", image, self.step, dataformats="HW"
             )
 
-    def _log(self, values: dict) -> None:
-        self.last_metrics = {"step": self.step, **values}
-        self.accelerator.log(values, step=self.step)
-        if self.accelerator.is_main_process:
-            with (self.out / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(self.last_metrics) + "\n")
-
-    # ---- checkpoints and export -----------------------------------------------------
-    def trainer_state(self) -> dict:
-        return {
-            "samples_seen": self.step * self.config.train.batch_size,
-            "global_batch": self.config.train.batch_size,
-            "num_processes": self.accelerator.num_processes,
-            "skipped": dict(self.counts),
-        }
-
-    def save_checkpoint(self) -> Path:
-        return self.checkpoints.save(self.step, self.trainer_state())
-
-    def resume(self, resume) -> bool:
-        state = self.checkpoints.resume(resume, self.config.train.batch_size)
-        if state is None:
-            return False
-        self.step = int(state["step"])
-        self.counts = dict(state.get("skipped", self.counts))
-        return True
-
+    # ---- export -----------------------------------------------------------------------
     def export(self) -> Path:
         """Write the tokenizer (semantic encoder + trained parts, EMA weights if enabled) as a
         save_pretrained folder `output_dir/model`."""
-        folder = self.out / "model"
-        if self.accelerator.is_main_process:
-            state = self.tokenizer.state_dict()
-            state.update(
-                {k: v for k, v in self._export_module().state_dict().items() if k in state}
-            )
-            write_pretrained(folder, self.tokenizer.config.to_dict(), state)
-        self.accelerator.wait_for_everyone()
-        return folder
-
-    # ---- the loop -------------------------------------------------------------------
-    def _on_signal(self, signum, frame) -> None:
-        if self.interrupted:  # a second Ctrl-C: stop now, without a checkpoint
-            raise KeyboardInterrupt
-        self.interrupted = True  # acted on after the step, once all processes agree
-        tqdm.write("interrupted: checkpointing after this step (again to stop at once)")
-
-    def run(self, resume=None, stop_after_steps: int | None = None) -> TrainResult:
-        """Train to `train.max_steps` (or `stop_after_steps` more steps, or SIGINT/SIGTERM),
-        checkpointing every `checkpoint_every` steps and when stopped early."""
-        cfg, acc = self.config, self.accelerator
-        resumed = self.resume(resume)
-        if not resumed and self.checkpoints.latest() is not None:
-            raise ConfigError(
-                f"{self.checkpoints.root} already holds checkpoints; pass --resume to continue that run "
-                "or choose another train.output_dir"
-            )
-        if acc.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(dump_yaml(cfg))
-        if acc.log_with:
-            acc.init_trackers("tensorboard", config=_flat(to_dict(cfg)))
-        batches = iter(self._loader(self.step * cfg.train.batch_size))
-        val_audio = (
-            self.validation_batch()
-            if acc.is_main_process and (cfg.train.val_every or cfg.train.audio_every)
-            else None
-        )
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        end = (
-            cfg.train.max_steps
-            if stop_after_steps is None
-            else min(cfg.train.max_steps, self.step + stop_after_steps)
-        )
-        bar = tqdm(
-            total=cfg.train.max_steps,
-            initial=self.step,
-            desc="train tokenizer",
-            unit="step",
-            disable=not (acc.is_main_process and cfg.train.progress),
-            dynamic_ncols=True,
-        )
-        try:
-            while self.step < end:
-                values = self.train_step(batches)
-                bar.update(1)
-                bar.set_postfix(
-                    mel=f"{values['loss/mel']:.3f}",
-                    g=f"{values['loss/generator']:.2f}",
-                    refresh=False,
-                )
-                if self.step % cfg.train.log_every == 0 or self.step == end:
-                    self._log(values)
-                media = cfg.train.audio_every and self.step % cfg.train.audio_every == 0
-                if (cfg.train.val_every and self.step % cfg.train.val_every == 0) or media:
-                    if acc.is_main_process:
-                        metrics, recon = self.validate(val_audio)
-                        acc.log(metrics, step=self.step)
-                        with (self.out / "metrics.jsonl").open("a") as f:
-                            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
-                        if media:
-                            self.log_media(val_audio, recon)
-                    acc.wait_for_everyone()
-                if (
-                    self.step % cfg.train.checkpoint_every == 0
-                    or self.stop_requested
-                    or self.step == end
-                ):
-                    self.save_checkpoint()
-                if self.stop_requested:
-                    bar.write(f"stopped at step {self.step}; resume with --resume")
-                    break
-        finally:
-            bar.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        model_dir = self.export() if self.step >= cfg.train.max_steps else None
-        if self.counts["unreadable"] or self.counts["silent"]:
-            logger.warning(
-                "skipped %d unreadable and %d silent data items",
-                self.counts["unreadable"],
-                self.counts["silent"],
-            )
-        acc.end_training()
-        return TrainResult(self.step, self.out, model_dir, self.last_metrics)
+        state = self.tokenizer.state_dict()
+        state.update({k: v for k, v in self.shipped_model().state_dict().items() if k in state})
+        write_pretrained(self.export_dir, self.tokenizer.config.to_dict(), state)
+        return self.export_dir
 
 
 def train_tokenizer(
     config: TokenizerTrainConfig,
     resume=None,
     stop_after_steps: int | None = None,
-    log_with: str | None = "tensorboard",
+    log_with: str | None = "config",
 ) -> TrainResult:
-    """Build a `TokenizerTrainer` and run it (see its docs)."""
+    """Build a `TokenizerTrainer` and run it (see `Trainer.run`). `log_with`: "config"
+    follows train.log_with; "tensorboard" or None override it."""
     return TokenizerTrainer(config, log_with).run(resume, stop_after_steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,8 @@ def test_resumed_run_equals_an_uninterrupted_one(audio_folder, tmp_path, plant_p
     resumed = train_semantic(config(audio_folder, tmp_path / "b", *settings), resume="latest")
     assert not marker.exists()  # nothing in the checkpoint folder was unpickled
     assert resumed.step == 4 and resumed.loss == pytest.approx(straight.loss, abs=0)
+    logged = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged] == [2, 4]  # the stop, then the end
     a = SemanticEncoder.from_pretrained(straight.encoder_dir).state_dict()
     b = SemanticEncoder.from_pretrained(resumed.encoder_dir).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

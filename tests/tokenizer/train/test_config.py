@@ -117,7 +117,7 @@ def test_cli_reports_config_errors_before_any_work(tmp_path, tiny_yaml, capsys):
         ]
     )
     assert code == 2
-    assert "missing: no such folder" in capsys.readouterr().err
+    assert "missing: no such file or folder" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -1,6 +1,4 @@
-"""Discriminators, GAN losses and the LR schedule."""
-
-import math
+"""Discriminators and GAN losses (the LR schedule is tested in tests/core/test_training.py)."""
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from sonotok.tokenizer.train.losses import (
     generator_hinge,
     semantic_alignment,
 )
-from sonotok.tokenizer.train.trainer import warmup_cosine
 
 
 def _outputs(*scores):
@@ -72,14 +69,6 @@ def test_discriminator_scores_are_per_example(tone):
     together = disc(torch.cat([a, b]))
     alone = disc(b)
     assert all(torch.allclose(t[1:], s, atol=1e-6) for (t, _), (s, _) in zip(together, alone))
-
-
-def test_warmup_then_cosine_to_ten_percent():
-    values = [warmup_cosine(s, 10, 110, 0.1) for s in range(111)]
-    assert values[0] == pytest.approx(0.1) and values[9] == 1.0
-    assert values[60] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert values[110] == pytest.approx(0.1)
-    assert all(a >= b for a, b in zip(values[9:], values[10:]))
 
 
 def test_trainable_view_computes_what_the_tokenizer_computes(tiny_tokenizer, tone):

@@ -166,6 +166,7 @@ def test_interrupted_and_resumed_run_equals_straight_run(
         assert _max_difference(ours[name], theirs[name]) < 1e-6, name
     exported = (load_file(d / "model.safetensors") for d in (second.model_dir, result.model_dir))
     assert _max_difference(*exported) < 1e-6  # EMA weights
+    assert [m["step"] for m in _train_steps(tmp_path)] == list(range(1, STEPS + 1))  # once each
     resumed = {m["step"]: m for m in _train_steps(tmp_path)}
     for m in _train_steps(result.output_dir):
         assert resumed[m["step"]]["loss/generator"] == pytest.approx(
@@ -296,11 +297,11 @@ def test_mel_only_warmup_then_all_discriminators(
         load_config(TokenizerTrainConfig, tiny_yaml, overrides), log_with=None
     )
     initial = {k: v.clone() for k, v in trainer.discriminators.state_dict().items()}
-    batches = iter(trainer._loader(0))
-    first = trainer.train_step(batches)
+    batches = trainer.batches()
+    first = trainer.advance(next(batches))
     assert "loss/adversarial" not in first and "loss/discriminators" not in first
     assert all(torch.equal(initial[k], v) for k, v in trainer.discriminators.state_dict().items())
-    second = trainer.train_step(batches)
+    second = trainer.advance(next(batches))
     for name in ("mfd", "mpd", "mrd"):
         assert np.isfinite(second[f"score/{name}_real"]) and np.isfinite(
             second[f"score/{name}_fake"]
@@ -325,9 +326,9 @@ def test_decoder_only_fine_tune_keeps_the_latents(
     )
     acoustic = {k: v.clone() for k, v in trainer.tokenizer.acoustic.state_dict().items()}
     decoder = {k: v.clone() for k, v in trainer.tokenizer.decoder.state_dict().items()}
-    batches = iter(trainer._loader(0))
+    batches = trainer.batches()
     for _ in range(2):
-        trainer.train_step(batches)
+        trainer.advance(next(batches))
     assert all(
         torch.equal(acoustic[k], v) for k, v in trainer.tokenizer.acoustic.state_dict().items()
     )
@@ -362,4 +363,4 @@ def test_sigint_checkpoints_and_stops(tmp_path, tiny_yaml, audio_folder, tiny_to
     assert proc.returncode == 0, err[-2000:]
     step = int(out.split("stopped at step ")[1].split(";")[0])
     assert (tmp_path / "checkpoints" / f"step_{step:08d}" / "trainer_state.json").is_file()
-    assert not (tmp_path / "model").exists()
+    assert (tmp_path / "model" / "config.json").is_file()  # exported with every checkpoint

@@ -1,4 +1,4 @@
-"""The official Dasheng-AudioGen model (HF `mispeech/Dasheng-AudioGen`), loaded strictly.
+"""The official Dasheng-AudioGen model (HF `mispeech/Dasheng-AudioGen`): config and modules.
 
 Architecture facts from the public reference (LayerFusionAudioDiT, UniFlow-Audio lineage):
 U-ViT DiT on channels-first latents [B, D, T] with per-block adaLN (gates used as tanh(1 - g) for
@@ -6,17 +6,17 @@ attention and (1 - g) for the MLP), RoPE on self-attention, cross-attention on p
 a time-aligned context added in every block, a conv output layer; a content adapter that
 cross-attends FLAN-T5 states to a learned task instruction and predicts the duration.
 
-Key mapping: module names here equal the checkpoint's keys, so the mapping is the identity;
-the only derived tensors, `*.rotary.inv_freq`, are recomputed when a file lacks them.
-Unsupported config variants raise `GenerationError` naming the key.
+Loading and saving use the official folder format (`loader.py`: config layout, weight files,
+strict key check); unsupported config variants raise `GenerationError` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,26 +24,20 @@ from torch import Tensor, nn
 
 from sonotok.core.config import check_numbers
 from sonotok.core.errors import ConfigError
+from sonotok.core.hub import CONFIG_NAME, HubMixin, init_derived_buffers, read_config
 
-from .dit import apply_rope, typed_config
-from .flow import make_scheduler, sway_sigmas
-from .hub import GenerationError, read_json, resolve_pretrained
-from .pipeline import PipelineConfig
-
-OFFICIAL_MODEL_TYPE = "dasheng_audiogen"
-# Keys of the official config.json that carry no information for this implementation.
-_IGNORED_KEYS = {
-    "model_type",
-    "architectures",
-    "auto_map",
-    "transformers_version",
-    "torch_dtype",
-    "dit_img_size",
-    "dit_patch_size",
-    "dit_in_chans",
-    "dit_out_chans",
-    "dit_input_type",
-}
+from ..dit import apply_rope
+from ..errors import GenerationError, typed_config
+from ..flow import paste_known, sway_sigmas
+from .loader import (
+    HUB_FILES,
+    IGNORED_KEYS,
+    OFFICIAL_MODEL_TYPE,
+    check_official,
+    load_official_state,
+    official_config,
+    read_official_weights,
+)
 
 
 @dataclass
@@ -97,7 +91,7 @@ class AudioGenConfig:
         if not isinstance(data, dict):
             typed_config(cls, data, source)  # raises, naming what the file holds
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known - _IGNORED_KEYS)
+        unknown = sorted(set(data) - known - IGNORED_KEYS)
         if unknown:
             raise GenerationError(f"{source}: unknown Dasheng-AudioGen config keys {unknown}")
         cfg = typed_config(cls, {k: v for k, v in data.items() if k in known}, source)
@@ -143,9 +137,15 @@ class _Rotary(nn.Module):
 
     def __init__(self, head_dim: int) -> None:
         super().__init__()
-        self.register_buffer(
-            "inv_freq", 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
-        )
+        self.head_dim = head_dim
+        self.register_buffer("inv_freq", self._inv_freq())
+
+    def _inv_freq(self) -> Tensor:
+        return 1.0 / (10000 ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
+
+    def init_derived_buffers(self) -> None:
+        """Recompute the table after meta-device construction (files may omit it)."""
+        self.inv_freq = self._inv_freq().to(self.inv_freq.device)
 
     def angles(self, length: int, device: torch.device) -> tuple[Tensor, Tensor]:
         freqs = (
@@ -439,8 +439,17 @@ class ContentAdapter(nn.Module):
         return self.content_proj(x.transpose(1, 2)).transpose(1, 2), global_duration, local_duration
 
 
-class DashengAudioGen(nn.Module):
-    """Weights of `mispeech/Dasheng-AudioGen` (text encoder and audio tokenizer load separately)."""
+class DashengAudioGen(HubMixin, nn.Module):
+    """Weights of `mispeech/Dasheng-AudioGen` (text encoder and audio tokenizer load separately).
+
+    `from_pretrained` / `save_pretrained` read and write the official folder format, so a saved
+    model loads wherever the released one does; `kept_config` holds the loaded config.json's
+    keys that this implementation does not use, written back unchanged.
+    """
+
+    config_class = AudioGenConfig
+    model_type = OFFICIAL_MODEL_TYPE
+    hub_files = HUB_FILES
 
     def __init__(self, config: AudioGenConfig) -> None:
         super().__init__()
@@ -460,6 +469,7 @@ class DashengAudioGen(nn.Module):
         self.register_buffer(
             "instruction_lengths", torch.full((1,), config.instruction_seq_len, dtype=torch.long)
         )
+        self.kept_config: dict[str, Any] = {}
 
     def condition(self, text_states: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """T5 states [B, L, 1024] -> (content [B, L, C], mask [B, L], predicted frames [B])."""
@@ -489,10 +499,15 @@ class DashengAudioGen(nn.Module):
         scheduler,
         guidance_scale: float = 5.0,
         uncond: tuple[Tensor, Tensor] | None = None,
+        known: Tensor | None = None,
+        known_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Euler sampling as the reference: noise [B, D, T] -> latents [B, T, D] and mask [B, T].
 
         CFG against zeroed text and zeroed time-aligned context (or `uncond` text states).
+        Inpainting / continuation (`sonotok.generation.flow.paste_known`): where `known_mask`
+        [B, T] is True the state is the `known` latents [B, T, D] noised to the current sigma,
+        and the result there equals `known`.
         """
         b, _, length = noise.shape
         x_mask = torch.arange(length, device=noise.device)[None] < frames[:, None]
@@ -510,8 +525,13 @@ class DashengAudioGen(nn.Module):
             context, context_mask = torch.cat([u_ctx, context]), torch.cat([u_mask, context_mask])
             mask_in = torch.cat([x_mask, x_mask])
         x = noise
+        keep = None if known_mask is None else known_mask[:, None, :].to(noise.device)
+        if keep is not None:
+            known = known.transpose(1, 2).to(noise)
         scheduler._step_index = None  # restart the diffusers scheduler at its first sigma
-        for timestep in scheduler.timesteps:
+        for i, timestep in enumerate(scheduler.timesteps):
+            if keep is not None:
+                x = paste_known(x, known, noise, keep, scheduler.sigmas[i])
             if cfg:
                 v_u, v_c = self.backbone(
                     torch.cat([x, x]), timestep, ta_in, context, mask_in, context_mask
@@ -520,53 +540,39 @@ class DashengAudioGen(nn.Module):
             else:
                 v = self.backbone(x, timestep, ta, context, x_mask, context_mask)
             x = scheduler.step(v, timestep, x, return_dict=False)[0]
+        if keep is not None:
+            x = torch.where(keep, known, x)
         return x.transpose(1, 2), x_mask
 
+    # ---- the official folder format (HubMixin hooks) -----------------------------------------
+    def config_dict(self) -> dict:
+        return official_config(dataclasses.asdict(self.config), self.kept_config)
+
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, revision: str | None = None
+    def config_from_dict(cls, values: dict, where: str) -> AudioGenConfig:
+        check_official(values, where)
+        return AudioGenConfig.from_dict(values, where)
+
+    @classmethod
+    def load_path(cls, path: Path, source: str) -> DashengAudioGen:
+        """config.json + model.safetensors (or shards) of an official folder, strictly."""
+        values = read_config(path)
+        config = cls.config_from_dict(values, str(path / CONFIG_NAME))
+        model = cls.from_state_dict(config, read_official_weights(path), str(path))
+        model.kept_config = {k: values[k] for k in sorted(IGNORED_KEYS) if k in values}
+        return model
+
+    @classmethod
+    def from_state_dict(
+        cls, config: AudioGenConfig, state: dict[str, Tensor], source: str
     ) -> DashengAudioGen:
-        """Load the official folder / hub id strictly (see the module docstring for the mapping)."""
-        from sonotok.tokenizer.checkpoints import read_safetensors
-
-        folder = resolve_pretrained(name_or_path, revision)
-        data = read_json(folder / "config.json")
-        if not isinstance(data, dict) or data.get("model_type") != OFFICIAL_MODEL_TYPE:
-            found = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-            raise GenerationError(
-                f"{folder / 'config.json'}: model_type {found!r} is not {OFFICIAL_MODEL_TYPE!r}"
-            )
-        model = cls(AudioGenConfig.from_dict(data, str(folder / "config.json")))
-        index = folder / "model.safetensors.index.json"
-        if (folder / "model.safetensors").is_file():
-            files = [folder / "model.safetensors"]
-        elif index.is_file():  # sharded checkpoint
-            weight_map = read_json(index)
-            weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
-            if not isinstance(weight_map, dict):
-                raise GenerationError(f"{index}: no 'weight_map' object; re-download the model")
-            files = sorted({folder / str(name) for name in weight_map.values()})
-        else:
-            raise GenerationError(f"{folder}: no model.safetensors (or sharded index) found")
-        state: dict[str, Tensor] = {}
-        for f in files:
-            state.update(read_safetensors(f))
-        load_official_state(model, state, str(folder))
+        """Build on the meta device and load strictly; derived RoPE tables may be absent."""
+        with torch.device("meta"):
+            model = cls(config)
+        model.to_empty(device="cpu")
+        init_derived_buffers(model)
+        load_official_state(model, state, source)
         return model.eval()
-
-
-def load_official_state(model: DashengAudioGen, state: dict[str, Tensor], source: str) -> None:
-    """Strict load; only `*.rotary.inv_freq` (derived) may be absent from `state`."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("rotary.inv_freq")]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [k for k in state if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or shapes:
-        raise GenerationError(
-            f"{source}: weights do not match Dasheng-AudioGen (missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}, wrong shape {shapes[:5]}); check config.json against the weights"
-        )
-    model.load_state_dict({**expected, **state}, strict=True)
 
 
 def _pad(context: Tensor, mask: Tensor, length: int) -> tuple[Tensor, Tensor]:
@@ -582,164 +588,3 @@ def official_sigmas(num_steps: int, sway_coef: float | None) -> list[float]:
     if sway_coef:
         return sway_sigmas(num_steps, sway_coef, dtype=torch.float32)[:-1].tolist()
     return torch.linspace(1.0, 1.0 / num_steps, num_steps).tolist()
-
-
-class DashengAudioGenPipeline:
-    """The official model behind the `TextToAudioPipeline` call signature.
-
-    `pipe(prompts, seconds=None, num_steps=25, guidance_scale=5.0, sway_coef=-1.0)`: durations are
-    predicted unless `seconds` is given; prompts without tags get the `<|caption|>` tag.
-    """
-
-    def __init__(
-        self, model: DashengAudioGen, text_encoder, tokenizer=None, scheduler=None
-    ) -> None:
-        self.model = model.eval()
-        self.text_encoder = text_encoder
-        self.tokenizer = tokenizer
-        self.autocast_dtype: torch.dtype | None = None
-        self.scheduler = scheduler if scheduler is not None else make_scheduler()
-        self.config = PipelineConfig(
-            text_encoder=model.config.text_encoder_name,
-            sway_coef=-1.0,
-            shift_base_dim=None,
-            frame_rate=float(model.config.frame_rate),
-            sample_rate=model.config.sample_rate,
-        )
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.dummy_ta_embed.device
-
-    def to(self, device, dtype: torch.dtype | None = None) -> DashengAudioGenPipeline:
-        """Move all parts to `device`; `dtype` (e.g. torch.bfloat16) runs the DiT under autocast."""
-        self.autocast_dtype = dtype
-        self.model.to(device)
-        self.text_encoder.to(device)
-        if self.tokenizer is not None:
-            self.tokenizer.to(device)
-        return self
-
-    @staticmethod
-    def format_prompt(prompt: str) -> str:
-        prompt = prompt.strip()
-        if not prompt:
-            raise GenerationError("empty prompt; give at least one non-empty text prompt")
-        return prompt if prompt.startswith("<|caption|>") else f"<|caption|> {prompt}"
-
-    def _content(self, prompts: list[str]) -> tuple[Tensor, Tensor, Tensor]:
-        states, mask = self.text_encoder([self.format_prompt(p) for p in prompts])
-        return self.model.condition(states.to(self.device), mask.to(self.device))
-
-    @torch.no_grad()
-    def generate_latents(
-        self,
-        prompts,
-        seconds=None,
-        num_steps: int = 25,
-        guidance_scale: float = 5.0,
-        negative_prompt=None,
-        seed: int | None = None,
-        generator=None,
-        sway_coef: float | None = -1.0,
-    ):
-        """Latents [B, T, D] (zero past each length) and frame mask [B, T]."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        content, mask, frames = self._content(prompts)
-        if seconds is not None:
-            secs = (
-                [float(seconds)] * len(prompts)
-                if isinstance(seconds, (int, float))
-                else list(seconds)
-            )
-            frames = torch.tensor(
-                [math.ceil(s * self.config.frame_rate - 1e-6) for s in secs], device=self.device
-            )
-        frames = frames.clamp_min(1)
-        uncond = None
-        if negative_prompt is not None and guidance_scale > 1.0:
-            negs = (
-                [negative_prompt] * len(prompts)
-                if isinstance(negative_prompt, str)
-                else list(negative_prompt)
-            )
-            u_content, u_mask, _ = self._content(negs)
-            uncond = (u_content, u_mask)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else generator
-        noise = torch.randn(
-            len(prompts), self.model.config.latent_dim, int(frames.max()), generator=gen
-        ).to(self.device)
-        self.scheduler.set_shift(1.0)
-        self.scheduler.set_timesteps(
-            sigmas=official_sigmas(num_steps, sway_coef), device=self.device
-        )
-        dtype = self.autocast_dtype
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            z, x_mask = self.model.sample(
-                content, mask, frames, noise, self.scheduler, guidance_scale, uncond
-            )
-        return z.float() * x_mask[..., None], x_mask
-
-    def __call__(
-        self,
-        prompts,
-        seconds=None,
-        num_steps: int = 25,
-        guidance_scale: float = 5.0,
-        negative_prompt=None,
-        seed: int | None = None,
-        **kwargs,
-    ) -> list[Tensor]:
-        """Text -> list of 1-D 16 kHz waveforms."""
-        if self.tokenizer is None:
-            raise GenerationError(
-                "no tokenizer to decode latents; pass tokenizer= (e.g. mispeech/dashengtokenizer)"
-            )
-        z, mask = self.generate_latents(
-            prompts, seconds, num_steps, guidance_scale, negative_prompt, seed, **kwargs
-        )
-        waves = self.tokenizer.decode(z)
-        hop = self.model.config.downsampling_ratio
-        return [w[: int(n) * hop].cpu() for w, n in zip(waves, mask.sum(1))]
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path, tokenizer=None, text_encoder=None, device="cpu", revision=None
-    ):
-        """Official folder / hub id; the text encoder (FLAN-T5) and tokenizer load by the names in
-        its config unless given (tokenizer=False: no decoder, `generate_latents` only)."""
-        from .text import TextEncoder
-
-        folder = resolve_pretrained(name_or_path, revision)
-        model = DashengAudioGen.from_pretrained(folder)
-        if (
-            text_encoder is None
-        ):  # like the reference: the repo's own tokenizer.json when it has one
-            own = folder if (folder / "tokenizer.json").is_file() else None
-            text_encoder = TextEncoder.from_pretrained(
-                model.config.text_encoder_name, model.config.tokenizer_max_length, own
-            )
-        if tokenizer is None:
-            tokenizer = model.config.tokenizer_name
-        if tokenizer is False:  # no decoder: generate_latents only
-            tokenizer = None
-        if isinstance(tokenizer, (str, os.PathLike)):
-            from sonotok.tokenizer import AudioTokenizer
-
-            tokenizer = AudioTokenizer.from_pretrained(tokenizer)
-        return cls(model, text_encoder, tokenizer).to(device)
-
-
-def is_official_folder(folder) -> bool:
-    """True for a folder holding the official Dasheng-AudioGen config.json."""
-    import json
-    from pathlib import Path
-
-    path = Path(folder) / "config.json"
-    if not path.is_file() or (Path(folder) / "pipeline.json").exists():
-        return False
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("model_type") == OFFICIAL_MODEL_TYPE
