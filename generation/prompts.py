@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from sonotok.core import options
 from sonotok.core.errors import ConfigError
+from sonotok.core.jsonl import jsonl_rows
 
 from .errors import GenerationError
 
@@ -73,20 +73,8 @@ def _table_rows(path: Path, text: str) -> list[tuple[str, dict]]:
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, dict]]:
-    rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise GenerationError(
-                f"{path}:{i}: not valid JSON ({err.msg}); write one JSON object per line"
-            ) from None
-        if not isinstance(row, dict):
-            raise GenerationError(f'{path}:{i}: expected a JSON object such as {{"caption": ...}}')
-        rows.append((f"{path}:{i}", row))
-    return rows
+    hint = 'such as {"caption": ...}'
+    return [(f"{path}:{i}", row) for i, row in jsonl_rows(path, text, GenerationError, hint)]
 
 
 def _cell(row: dict, key: str) -> str | None:

@@ -136,9 +136,9 @@ class GenerationTrainer(Trainer):
             self.stats = latent_stats(ds)
         else:
             self.stats = (float(cfg.data.latent_mean), float(cfg.data.latent_std))
-        self.text_encoder = TextEncoder.from_pretrained(
-            cfg.text_encoder, cfg.text_max_length
-        ).to(acc.device)
+        self.text_encoder = TextEncoder.from_pretrained(cfg.text_encoder, cfg.text_max_length).to(
+            acc.device
+        )
         if self.text_encoder.dim != cfg.model.context_dim:
             raise GenerationError(
                 f"text encoder {cfg.text_encoder!r} gives {self.text_encoder.dim}-d states; "

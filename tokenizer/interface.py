@@ -15,6 +15,7 @@ checks), output packing, `reconstruct` and exact output lengths come from the ba
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -225,12 +226,16 @@ class Tokenizer(nn.Module):
         Inputs at other rates are resampled with soxr. A (samples, channels) array as
         `soundfile.read` returns it (2-D, ≤ 8 columns, more rows) raises AudioInputError: pass
         `wave.mean(axis=1)` (one mono clip) or `wave.T`. `options` go to the family's
-        `encode_waves` (e.g. memory bounds)."""
+        `encode_waves` (e.g. memory bounds); `progress=callback(fraction done)` works for every
+        family (progress bars on long files)."""
         features = features or self.feature_names[0]
         if features not in self.feature_names:
             raise ValueError(f"features={features!r}; choose one of {list(self.feature_names)}")
         waves, kind, _ = self.prepare_audio(audio, attention_mask, sample_rate or self.sample_rate)
-        return self.pack(self.encode_waves(waves, features, **options), kind)
+        done = _progress_option(self.encode_waves, options)
+        latents = self.encode_waves(waves, features, **options)
+        done()
+        return self.pack(latents, kind)
 
     @torch.no_grad()
     def decode(
@@ -251,7 +256,9 @@ class Tokenizer(nn.Module):
         if latents.is_floating_point() and not torch.isfinite(latents).all():
             raise ValueError("latents contain NaN or infinite values")
         single = latents.dim() == 2
+        done = _progress_option(self.decode_latents, options)
         audio = self.decode_latents(latents[None] if single else latents, **options)
+        done()
         return audio[0] if single else audio
 
     @torch.no_grad()
@@ -287,6 +294,18 @@ class Tokenizer(nn.Module):
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         raise NotImplementedError
+
+
+def _progress_option(method: Callable, options: dict) -> Callable[[], None]:
+    """`progress=callback(fraction)` works for every family: passed on where the family
+    reports progress itself, else called once with 1.0 when the step is done."""
+    progress = options.pop("progress", None)
+    if progress is None:
+        return lambda: None
+    if "progress" in inspect.signature(method).parameters:
+        options["progress"] = progress
+        return lambda: None
+    return lambda: progress(1.0)
 
 
 # ---- the registry and the one loader ------------------------------------------------------

@@ -11,6 +11,7 @@ imported by the functions that run a command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,15 @@ def add_batch_option(
     parser.add_argument(
         "--batch-size", type=options.positive_int, default=DEFAULT_BATCH_SIZE, help=help
     )
+
+
+def add_format_option(
+    parser: argparse.ArgumentParser,
+    choices: tuple[str, ...] = ("wav", "flac"),
+    help: str = "output format (default: %(default)s)",
+) -> None:
+    """--format: the type of the files a command writes, the first choice by default."""
+    parser.add_argument("--format", default=choices[0], choices=list(choices), help=help)
 
 
 def add_model_options(
@@ -162,6 +172,14 @@ def add_recipe_options(parser: argparse.ArgumentParser, example: str) -> None:
     )
 
 
+def report_checks(checks) -> int:
+    """What a training command's --check prints once the config loaded: the items each data
+    source holds and one summary line per source. Returns the exit code, 0."""
+    print(f"config OK; data sources hold {[c.items for c in checks]} items")
+    print("\n".join(f"  {c.summary()}" for c in checks))
+    return 0
+
+
 def add_check_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="only validate the config and data sources, then exit"
@@ -206,7 +224,7 @@ def load_tokenizer(args):
 def choose_features(args, model) -> str | None:
     """--features checked against what `model` offers (its first is the default and the
     decodable one), or None after printing what it offers."""
-    features = args.features or model.feature_names[0]
+    features = getattr(args, "features", None) or model.feature_names[0]
     if features not in model.feature_names:
         print(
             f"error: --features {features}: {args.model} offers "
@@ -260,6 +278,56 @@ def plan_jobs(args, extensions: tuple[str, ...], suffix: str) -> tuple[list[Job]
             continue
         jobs.append(Job(source, target))
     return jobs, problems, skipped
+
+
+def encode_files(args, suffix: str, what: str, save: Callable) -> int:
+    """Audio files (args.inputs) → one output each through the tokenizer's encode, for
+    encode, embed and reconstruct alike: plans the jobs, loads the model, checks --features
+    (the model's first where a command has no such option), reads and encodes the clips
+    --batch-size at a time; `save(job, clip, latents, model, features)` writes one output.
+    Returns the exit code."""
+    from sonotok.core.audio import read_clip
+    from sonotok.core.sources import AUDIO_EXTENSIONS
+
+    jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, suffix)
+    model = load_tokenizer(args)
+    if model is None:
+        return 2
+    features = choose_features(args, model)
+    if features is None:
+        return 2
+
+    def process(group: list[Job]) -> None:
+        clips = [read_clip(job.source, model.sample_rate) for job in group]
+        seconds = sum(len(c.wave) for c in clips) / model.sample_rate
+        with audio_progress(seconds, group[0].source.name, f"{what} ") as progress:
+            latents = model.encode([c.wave for c in clips], features=features, progress=progress)
+        for job, clip, z in zip(group, clips, latents):
+            save(job, clip, z, model, features)
+
+    return run_jobs(jobs, problems, skipped, process, args.batch_size, what)
+
+
+LONG_AUDIO_SECONDS = 60.0  # a model call on at least this much audio shows its own progress bar
+
+
+@contextlib.contextmanager
+def audio_progress(seconds: float, name: str, prefix: str = ""):
+    """A `progress(fraction)` callback drawing a bar in seconds of audio (like DAC's CLI) when
+    one model call covers at least LONG_AUDIO_SECONDS; None (no bar) for short work. The bar
+    is cleared when done and, like every bar here, hidden when stderr is not a terminal."""
+    if seconds < LONG_AUDIO_SECONDS:
+        yield None
+        return
+    from tqdm import tqdm
+
+    total = round(seconds, 1)
+    with tqdm(total=total, unit="s", desc=f"{prefix}{name}", leave=False, disable=None) as bar:
+
+        def progress(fraction: float) -> None:
+            bar.update(round(min(1.0, fraction) * total, 1) - bar.n)
+
+        yield progress
 
 
 # What a bad input (or a full disk) raises: one line for that file and the batch goes on.

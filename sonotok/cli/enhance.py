@@ -8,6 +8,7 @@ import sys
 from sonotok.cli.common import (
     TRAIN_HELP,
     add_check_option,
+    add_format_option,
     add_model_options,
     add_output_options,
     add_recipe_options,
@@ -15,6 +16,7 @@ from sonotok.cli.common import (
     choose_model,
     command_group,
     plan_jobs,
+    report_checks,
     run_jobs,
 )
 from sonotok.core import options
@@ -66,9 +68,7 @@ def _train(args) -> int:
 
             config.data.kind()
             checks = check_data(config.data)
-            print(f"config OK; data sources hold {[c.items for c in checks]} items")
-            print("\n".join(f"  {c.summary()}" for c in checks))
-            return 0
+            return report_checks(checks)
         folder = train(config, resume=args.resume)
     except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)
@@ -137,12 +137,7 @@ def register(subparsers) -> None:
         default=1.0,
         help="overlap blended between neighbouring chunks (default: %(default)s)",
     )
-    p.add_argument(
-        "--format",
-        default="wav",
-        choices=["wav", "flac"],
-        help="output format (default: %(default)s)",
-    )
+    add_format_option(p)
     add_model_options(p, batch=False, kind="denoiser")
     add_output_options(p)
     p.set_defaults(func=_enhance)

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 from sonotok.cli.common import (
     Job,
     add_features_option,
+    add_format_option,
     add_model_options,
     add_output_options,
     add_resume_option,
     choose_features,
     choose_model,
-    load_tokenizer,
+    encode_files,
     open_tokenizer,
-    plan_jobs,
-    run_jobs,
 )
 from sonotok.core import options
 from sonotok.core.errors import ConfigError, SonotokError
@@ -213,37 +212,23 @@ def run_extract(args) -> int:
 
 
 def run_embed(args) -> int:
-    from sonotok.core.audio import read_clip
-    from sonotok.core.sources import AUDIO_EXTENSIONS
+    def save(job: Job, clip, z, model, features: str) -> None:
+        z = z.mean(0) if args.pool == "mean" else z
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        save_embedding(
+            job.target,
+            z,
+            {
+                "model": str(args.model),
+                "features": features,
+                "pool": args.pool,
+                "frame_rate": str(model.frame_rate),
+                "source": str(job.source),
+            },
+        )
 
     suffix = ".npy" if args.format == "npy" else ".safetensors"
-    jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, suffix)
-    model = load_tokenizer(args)
-    if model is None:
-        return 2
-    features = choose_features(args, model)
-    if features is None:
-        return 2
-
-    def process(group: list[Job]) -> None:
-        clips = [read_clip(job.source, model.sample_rate) for job in group]
-        latents = model.encode([c.wave for c in clips], features=features)
-        for job, z in zip(group, latents):
-            z = z.mean(0) if args.pool == "mean" else z
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            save_embedding(
-                job.target,
-                z,
-                {
-                    "model": str(args.model),
-                    "features": features,
-                    "pool": args.pool,
-                    "frame_rate": str(model.frame_rate),
-                    "source": str(job.source),
-                },
-            )
-
-    return run_jobs(jobs, problems, skipped, process, args.batch_size, "embed")
+    return encode_files(args, suffix, "embed", save)
 
 
 def save_embedding(path, embedding: torch.Tensor, metadata: dict[str, str]) -> None:
@@ -334,12 +319,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files, folders or glob patterns")
     _add_feature_options(p, default_pool="mean")
-    p.add_argument(
-        "--format",
-        default="safetensors",
-        choices=["safetensors", "npy"],
-        help="output file type (default: %(default)s)",
-    )
+    add_format_option(p, ("safetensors", "npy"), help="output file type (default: %(default)s)")
     add_model_options(p)
     add_output_options(p)
     p.set_defaults(func=run_embed)

@@ -11,9 +11,11 @@ import sys
 from sonotok.cli.common import (
     Job,
     add_features_option,
+    add_format_option,
     add_model_options,
     add_output_options,
-    choose_features,
+    audio_progress,
+    encode_files,
     load_tokenizer,
     plan_jobs,
     run_jobs,
@@ -22,35 +24,22 @@ from sonotok.core import options
 
 
 def _encode(args) -> int:
-    from sonotok.core.audio import read_clip
     from sonotok.core.latents import LatentFile
-    from sonotok.core.sources import AUDIO_EXTENSIONS
 
-    jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, ".safetensors")
-    model = load_tokenizer(args)
-    if model is None:
-        return 2
-    features = choose_features(args, model)
-    if features is None:
-        return 2
+    def save(job: Job, clip, z, model, features: str) -> None:
+        LatentFile(
+            z,
+            model=str(args.model),
+            features=features,
+            frame_rate=model.frame_rate,
+            latent_sample_rate=model.sample_rate,
+            sample_rate=clip.original_sample_rate,
+            num_samples=clip.original_num_samples,
+            channels=clip.channels,
+            source=str(job.source),
+        ).save(job.target)  # refuses NaN/inf latents
 
-    def process(group: list[Job]) -> None:
-        clips = [read_clip(job.source, model.sample_rate) for job in group]
-        latents = model.encode([c.wave for c in clips], features=features)
-        for job, clip, z in zip(group, clips, latents):
-            LatentFile(
-                z,
-                model=str(args.model),
-                features=features,
-                frame_rate=model.frame_rate,
-                latent_sample_rate=model.sample_rate,
-                sample_rate=clip.original_sample_rate,
-                num_samples=clip.original_num_samples,
-                channels=clip.channels,
-                source=str(job.source),
-            ).save(job.target)  # refuses NaN/inf latents
-
-    return run_jobs(jobs, problems, skipped, process, args.batch_size, "encode")
+    return encode_files(args, ".safetensors", "encode", save)
 
 
 def _decode(args) -> int:
@@ -74,7 +63,9 @@ def _decode(args) -> int:
             if warning and latent.model not in warned:  # once per model that made latents
                 warned.add(latent.model)
                 tqdm.write(f"warning: {warning}", file=sys.stderr)
-            wave = model.decode(latent.latents)
+            seconds = latent.latents.shape[0] / model.frame_rate
+            with audio_progress(seconds, job.source.name, "decode ") as progress:
+                wave = model.decode(latent.latents, progress=progress)
             check_finite(wave, "decoded audio", job.source)
             if args.sample_rate:
                 rate, length = args.sample_rate, None
@@ -87,29 +78,26 @@ def _decode(args) -> int:
 
 
 def _reconstruct(args) -> int:
-    from sonotok.core.audio import read_clip, restore_rate_and_length, write_audio
+    from sonotok.core.audio import restore_rate_and_length, write_audio
     from sonotok.core.io import check_finite
-    from sonotok.core.sources import AUDIO_EXTENSIONS
 
-    jobs, problems, skipped = plan_jobs(args, AUDIO_EXTENSIONS, f".{args.format}")
-    model = load_tokenizer(args)
-    if model is None:
-        return 2
+    def save(job: Job, clip, z, model, features: str) -> None:
+        check_finite(z, "latents", job.source)
+        wave = model.decode(z)
+        check_finite(wave, "decoded audio", job.source)
+        rate = args.sample_rate or clip.original_sample_rate
+        length = None if args.sample_rate else clip.original_num_samples
+        write_audio(
+            job.target, restore_rate_and_length(wave, model.sample_rate, rate, length), rate
+        )
 
-    def process(group: list[Job]) -> None:
-        clips = [read_clip(job.source, model.sample_rate) for job in group]
-        latents = model.encode([c.wave for c in clips])
-        for job, clip, z in zip(group, clips, latents):
-            check_finite(z, "latents", job.source)
-            wave = model.decode(z)
-            check_finite(wave, "decoded audio", job.source)
-            rate = args.sample_rate or clip.original_sample_rate
-            length = None if args.sample_rate else clip.original_num_samples
-            write_audio(
-                job.target, restore_rate_and_length(wave, model.sample_rate, rate, length), rate
-            )
+    return encode_files(args, f".{args.format}", "reconstruct", save)
 
-    return run_jobs(jobs, problems, skipped, process, args.batch_size, "reconstruct")
+
+def _add_audio_output_options(parser, rate_help: str) -> None:
+    """--sample-rate (else the original's) and --format of the audio decode/reconstruct write."""
+    parser.add_argument("--sample-rate", type=options.sample_rate, default=None, help=rate_help)
+    add_format_option(parser)
 
 
 def register(subparsers) -> None:
@@ -136,18 +124,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "inputs", nargs="+", metavar="LATENTS", help=".safetensors files, folders or glob patterns"
     )
-    p.add_argument(
-        "--sample-rate",
-        type=options.sample_rate,
-        default=None,
-        help="write at this rate instead of the original one",
-    )
-    p.add_argument(
-        "--format",
-        default="wav",
-        choices=["wav", "flac"],
-        help="output format (default: %(default)s)",
-    )
+    _add_audio_output_options(p, "write at this rate instead of the original one")
     add_model_options(p, batch=False)
     add_output_options(p)
     p.set_defaults(func=_decode)
@@ -159,18 +136,7 @@ def register(subparsers) -> None:
         "length (mono). Example: sonotok reconstruct speech.wav -o recon/",
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files, folders or glob patterns")
-    p.add_argument(
-        "--sample-rate",
-        type=options.sample_rate,
-        default=None,
-        help="write at this rate instead of the input's",
-    )
-    p.add_argument(
-        "--format",
-        default="wav",
-        choices=["wav", "flac"],
-        help="output format (default: %(default)s)",
-    )
+    _add_audio_output_options(p, "write at this rate instead of the input's")
     add_model_options(p)
     add_output_options(p)
     p.set_defaults(func=_reconstruct)

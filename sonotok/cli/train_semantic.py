@@ -13,6 +13,7 @@ from sonotok.cli.common import (
     add_recipe_options,
     add_resume_option,
     command_group,
+    report_checks,
 )
 
 EPILOG = """\
@@ -81,9 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, "check", False):
             data = config.data
             checks = check_data(data.sources, data.segment_samples, data.silence_db)
-            print(f"config OK; data sources hold {[c.items for c in checks]} items")
-            print("\n".join(f"  {c.summary()}" for c in checks))
-            return 0
+            return report_checks(checks)
         result = train_semantic(config, resume=args.resume)
     except SonotokError as err:  # config, data, checkpoint, model: one line
         print(f"error: {err}", file=sys.stderr)

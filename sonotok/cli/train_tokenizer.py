@@ -17,6 +17,7 @@ from sonotok.cli.common import (
     add_recipe_options,
     add_resume_option,
     command_group,
+    report_checks,
 )
 from sonotok.core.errors import SonotokError
 from sonotok.core.options import OptionParser, positive_int
@@ -62,9 +63,7 @@ def run(args) -> int:
             checks = check_data(
                 data.sources + data.val_sources, data.segment_samples, data.silence_db
             )
-            print(f"config OK; data sources hold {[c.items for c in checks]} items")
-            print("\n".join(f"  {c.summary()}" for c in checks))
-            return 0
+            return report_checks(checks)
         from sonotok.tokenizer.train.trainer import train_tokenizer
 
         result = train_tokenizer(

@@ -45,6 +45,7 @@ from sonotok.core.audio import (
 )
 from sonotok.core.config import build
 from sonotok.core.errors import ConfigError, DataError
+from sonotok.core.jsonl import jsonl_rows
 
 # THE audio extension list: every reader (encode's inputs, training folders, enhancement
 # folders, eval, extraction) finds files by it. soundfile (libsndfile) decodes all of them.
@@ -230,23 +231,6 @@ def source_type(spec: SourceSpec) -> str:
 
 
 # ---- manifests ----------------------------------------------------------------------------
-def _jsonl_rows(path: Path) -> list[dict]:
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path}:{lineno}: not valid JSON ({err.msg}); write one JSON object per line"
-            ) from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-        rows.append(row)
-    return rows
-
-
 def read_manifest(path: Path):
     """A manifest file → a Dataset of its rows, as written (paths not resolved).
 
@@ -262,7 +246,7 @@ def read_manifest(path: Path):
             names = [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
             return Dataset.from_dict({"path": names})
         if suffix == ".jsonl":
-            rows = _jsonl_rows(path)
+            rows = [row for _, row in jsonl_rows(path, path.read_text(encoding="utf-8"))]
             keys = list(dict.fromkeys(k for row in rows for k in row))
             return Dataset.from_dict({k: [row.get(k) for row in rows] for k in keys})
         import pandas as pd
@@ -377,11 +361,11 @@ def _open_hf(spec: SourceSpec):
     except DataError:
         raise
     except Exception as err:  # unknown name, offline, bad folder: one message with the fix
-        raise DataError(
-            f"{spec.path}: cannot be opened as a Hugging Face dataset ({type(err).__name__}: "
-            f"{err}); pass a folder written by save_to_disk, data files, or a dataset id "
-            "load_dataset accepts (download it first when offline)"
-        ) from None
+        fix = (
+            "pass a folder written by save_to_disk, data files, or a dataset id load_dataset "
+            "accepts (download it first when offline)"
+        )
+        raise _dataset_error(spec.path, "opened", err, fix) from None
     data = _pick_split(data, spec.split, spec.path)
     return data, base, f"dataset {spec.path}", None  # the audio column: found by open_source
 
@@ -452,11 +436,18 @@ def _open_stream(spec: SourceSpec):
     try:
         return datasets.Dataset.from_generator(_stream_rows, gen_kwargs=kwargs)
     except Exception as err:  # unknown name, offline, missing column: one message with the fix
-        raise DataError(
-            f"{spec.path}: cannot be streamed as a Hugging Face dataset ({type(err).__name__}: "
-            f"{err}); check the id, split and columns (an offline machine needs the cache of an "
-            "earlier run with the same settings)"
-        ) from None
+        fix = (
+            "check the id, split and columns (an offline machine needs the cache of an earlier "
+            "run with the same settings)"
+        )
+        raise _dataset_error(spec.path, "streamed", err, fix) from None
+
+
+def _dataset_error(path: str, verb: str, err: Exception, fix: str) -> DataError:
+    """The one line for a dataset `datasets` could not open or stream: its error, then the fix."""
+    return DataError(
+        f"{path}: cannot be {verb} as a Hugging Face dataset ({type(err).__name__}: {err}); {fix}"
+    )
 
 
 def _open_table(spec: SourceSpec):

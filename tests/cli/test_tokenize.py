@@ -412,3 +412,44 @@ def test_outputs_are_as_readable_as_the_umask_allows(tmp_path, corpus, tiny_toke
             assert written.stat().st_mode & 0o777 == 0o644  # was 0o600
     finally:
         os.umask(old)
+
+
+def test_long_files_show_progress_in_seconds_of_audio(tmp_path, tiny_tokenizer_dir, monkeypatch):
+    """A model call on ≥ 60 s of audio draws its own bar (seconds done / total) while it runs."""
+    import sonotok.cli.common as common
+
+    reports: list[tuple[str, float]] = []
+    original = common.audio_progress
+
+    @common.contextlib.contextmanager
+    def spy(seconds, name, prefix=""):
+        with original(seconds, name, prefix) as progress:
+            if progress is None:
+                yield None
+                return
+
+            def record(fraction):
+                reports.append((prefix.strip(), fraction))
+                progress(fraction)
+
+            yield record
+
+    import sonotok.cli.tokenize as tokenize
+
+    monkeypatch.setattr(common, "audio_progress", spy)
+    monkeypatch.setattr(tokenize, "audio_progress", spy)
+    rate = 16000
+    wave = 0.1 * np.sin(2 * np.pi * 220 * np.arange(rate * 70) / rate).astype(np.float32)
+    sf.write(tmp_path / "long.wav", wave, rate)
+    sf.write(tmp_path / "short.wav", wave[: rate * 2], rate)
+    args = ["--model", tiny_tokenizer_dir]
+    assert main(["encode", str(tmp_path / "long.wav"), "-o", str(tmp_path / "z"), *args]) == 0
+    encode = [f for what, f in reports if what == "encode"]
+    # 70 s fit one pass of the encoder's 16 chunks (a longer file reports after each pass)
+    assert encode and encode == sorted(encode) and encode[-1] == pytest.approx(1, abs=0.02)
+    reports.clear()
+    assert main(["decode", str(tmp_path / "z"), "-o", str(tmp_path / "d"), *args]) == 0
+    assert [f for what, f in reports if what == "decode"][-1] == 1.0
+    reports.clear()
+    assert main(["encode", str(tmp_path / "short.wav"), "-o", str(tmp_path / "z2"), *args]) == 0
+    assert reports == []  # short work draws no bar

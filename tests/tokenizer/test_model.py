@@ -185,4 +185,6 @@ def test_progress_reports_fractions_of_long_encodes_and_decodes(tiny_tokenizer, 
     done: list[float] = []
     audio = tiny_tokenizer.decode(z, chunk_frames=200, progress=done.append)
     assert len(done) == 4 and done[-1] == 1.0
-    torch.testing.assert_close(audio, tiny_tokenizer.decode(z, chunk_frames=None), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        audio, tiny_tokenizer.decode(z, chunk_frames=None), atol=1e-5, rtol=0
+    )
