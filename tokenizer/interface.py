@@ -15,6 +15,7 @@ checks), output packing, `reconstruct` and exact output lengths come from the ba
 
 from __future__ import annotations
 
+import abc
 import inspect
 import json
 import math
@@ -57,7 +58,7 @@ def _refuse_channels_last(audio: torch.Tensor, name: str) -> None:
         )
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(nn.Module, abc.ABC):
     """Audio ⇄ frame-rate latents (continuous) or codes + their embeddings (discrete).
 
     Shapes: `encode` takes one wave (N,) → (T, D); a padded batch (B, N) with an optional
@@ -71,17 +72,19 @@ class Tokenizer(nn.Module):
 
     # ---- facts (each family defines these) --------------------------------------------------
     @property
+    @abc.abstractmethod
     def sample_rate(self) -> int:
-        raise NotImplementedError
+        """Hz of the audio the family reads and writes (inputs at other rates are resampled)."""
 
     @property
+    @abc.abstractmethod
     def frame_rate(self) -> float:
-        raise NotImplementedError
+        """Latent frames per second."""
 
     @property
+    @abc.abstractmethod
     def latent_dim(self) -> int:
         """Width D of the continuous latents (for a discrete family: of the code embeddings)."""
-        raise NotImplementedError
 
     @property
     def codebook_size(self) -> int | None:
@@ -138,13 +141,13 @@ class Tokenizer(nn.Module):
         }
 
     # ---- what a family implements ---------------------------------------------------------
+    @abc.abstractmethod
     def encode_waves(self, waves: list[torch.Tensor], features: str) -> list[torch.Tensor]:
         """1-D float32 waves at `sample_rate` on `device` → [(T_i, D)] latents."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, T, D) latents (or (B, T, K) integer codes) → (B, T · hop_samples) audio."""
-        raise NotImplementedError
 
     # ---- shared input handling ------------------------------------------------------------
     def prepare_audio(
@@ -289,11 +292,14 @@ class Tokenizer(nn.Module):
 
     # ---- checkpoints ----------------------------------------------------------------------
     @classmethod
+    @abc.abstractmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> Tokenizer:
-        raise NotImplementedError
+        """Load from a folder written by `save_pretrained` or a hub id (`device`, `compute_dtype`
+        and the hub options `revision`, `cache_dir`, `token`, `local_files_only` by keyword)."""
 
+    @abc.abstractmethod
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        raise NotImplementedError
+        """Write config.json (with this family's `model_type`) and the weights to `folder`."""
 
 
 def _progress_option(method: Callable, options: dict) -> Callable[[], None]:

@@ -54,7 +54,7 @@ def test_load_tokenizer_dispatches_on_model_type(tmp_path, tiny_tokenizer_dir, t
     assert {"toy-framed", "sonotok-tokenizer", "dashengtokenizer"} <= set(tokenizer_types())
     FramedTokenizer(seed=3).save_pretrained(tmp_path / "toy")
     toy = load_tokenizer(tmp_path / "toy")
-    assert isinstance(toy, FramedTokenizer)
+    assert type(toy).__name__ == "FramedTokenizer" and toy.model_type == "toy-framed"
     torch.testing.assert_close(toy.proj, FramedTokenizer(seed=3).proj)
     ours = load_tokenizer(tiny_tokenizer_dir)
     assert isinstance(ours, AudioTokenizer) and isinstance(ours, Tokenizer)
@@ -86,10 +86,22 @@ def test_load_tokenizer_reads_a_hub_ids_model_type_first(tmp_path, monkeypatch):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    from .toy import FramedTokenizer as Toy
-
-    monkeypatch.setattr(Toy, "from_pretrained", classmethod(lambda cls, name, **kw: (name, kw)))
+    toy = tokenizer_types()["toy-framed"]  # the class registered last (tests may load toy.py twice)
+    monkeypatch.setattr(toy, "from_pretrained", classmethod(lambda cls, name, **kw: (name, kw)))
     name, options = load_tokenizer("someone/toy-codec", revision="v1")
     assert name == "someone/toy-codec" and options == {"revision": "v1"}
     assert calls[0][0] == "someone/toy-codec"
     assert calls[0][1]["allow_patterns"] == ["config.json"] and calls[0][1]["revision"] == "v1"
+
+
+def test_a_family_missing_part_of_the_interface_cannot_be_built():
+    class Incomplete(Tokenizer):
+        sample_rate = property(lambda self: 16000)
+        frame_rate = property(lambda self: 25.0)
+        latent_dim = property(lambda self: 8)
+
+        def encode_waves(self, waves, features):
+            return [w[:, None] for w in waves]
+
+    with pytest.raises(TypeError, match="abstract.*decode_latents"):
+        Incomplete()
