@@ -9,7 +9,7 @@ Folder layout written by `save_pretrained` (and read by `from_pretrained`):
     config.json        {"model_type": "sonotok-enhancement", "denoiser": {...DenoiserConfig},
                         "tokenizer": "tokenizer" | hub id | absolute path}
     model.safetensors  the denoiser's weights
-    tokenizer/         the tokenizer (AudioTokenizer.save_pretrained), unless the reference
+    tokenizer/         the tokenizer (its save_pretrained), unless the reference
                        names a hub id or an absolute folder
 A folder so written loads wherever it is moved. A relative reference is read inside the folder
 (the bundled sonotok-mini models share "../tokenizer"); one that is not there is an error.
@@ -42,7 +42,7 @@ from sonotok.core.hub import (
     write_pretrained,
 )
 from sonotok.core.io import check_finite
-from sonotok.tokenizer import AudioTokenizer
+from sonotok.tokenizer.interface import Tokenizer, load_tokenizer
 
 from .chunking import map_chunked
 from .denoiser import MODEL_TYPE, LatentDenoiser
@@ -54,7 +54,7 @@ DEFAULT_MODEL = OFFICIAL_ID
 class TokenizerDenoiser(nn.Module):
     """The paper's system: frozen tokenizer encoder → LatentDenoiser → tokenizer decoder."""
 
-    def __init__(self, tokenizer: AudioTokenizer, denoiser: LatentDenoiser):
+    def __init__(self, tokenizer: Tokenizer, denoiser: LatentDenoiser):
         super().__init__()
         if denoiser.config.latent_dim != tokenizer.latent_dim:
             raise CheckpointError(
@@ -84,7 +84,7 @@ class TokenizerDenoiser(nn.Module):
 
     def synthesize(self, latents: torch.Tensor, chunk_frames: int | None = 750) -> torch.Tensor:
         with torch.no_grad():
-            return self.tokenizer.synthesize(latents, chunk_frames)
+            return self.tokenizer.decode(latents, chunk_frames=chunk_frames)
 
 
 class EnhancementPipeline(PushToHubMixin):
@@ -216,7 +216,7 @@ class EnhancementPipeline(PushToHubMixin):
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike | None = None,
-        tokenizer: AudioTokenizer | str | os.PathLike | None = None,
+        tokenizer: Tokenizer | str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         compute_dtype: torch.dtype | str | None = None,
         *,
@@ -247,10 +247,10 @@ class EnhancementPipeline(PushToHubMixin):
         values = read_config(path) if path.is_dir() and (path / "config.json").is_file() else {}
         if values.get("model_type") == MODEL_TYPE:
             denoiser = LatentDenoiser.load_path(path, str(name_or_path))
-            if not isinstance(tokenizer, AudioTokenizer):
+            if not isinstance(tokenizer, Tokenizer):
                 location = tokenizer_location(path, tokenizer or values.get("tokenizer"))
                 try:
-                    tokenizer = AudioTokenizer.from_pretrained(location, **hub)
+                    tokenizer = load_tokenizer(location, **hub)
                 except ModelNotFoundError as err:
                     raise ModelNotFoundError(
                         f"{path / 'config.json'} names the tokenizer {str(location)!r}, which "
@@ -306,7 +306,7 @@ def _dtype(name: torch.dtype | str | None) -> torch.dtype | None:
 def save_enhancement(
     folder: str | os.PathLike,
     denoiser: LatentDenoiser,
-    tokenizer: AudioTokenizer | None,
+    tokenizer: Tokenizer | None,
     tokenizer_reference: str | os.PathLike | None = None,
 ) -> Path:
     """config.json + model.safetensors (+ tokenizer/ when no reference is given), atomic.

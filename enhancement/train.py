@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from sonotok.core.training import Trainer, grouped
-from sonotok.tokenizer import AudioTokenizer
+from sonotok.tokenizer.interface import Tokenizer, load_tokenizer
 from sonotok.tokenizer.train import ShardedPositionSampler
 
 from .config import EnhancementTrainConfig, ValidationConfig
@@ -89,19 +89,19 @@ def validation_source(config: EnhancementTrainConfig) -> ValidationConfig:
 
 # ---- the recipe --------------------------------------------------------------------------
 class EnhancementTrainer(Trainer):
-    """The latent denoiser recipe (see `Trainer` for the loop). `tokenizer`: an AudioTokenizer
+    """The latent denoiser recipe (see `Trainer` for the loop). `tokenizer`: a Tokenizer
     to use instead of loading `config.tokenizer` (it is then copied into the export)."""
 
     name = "train enhancement"
 
-    def __init__(self, config: EnhancementTrainConfig, tokenizer: AudioTokenizer | None = None):
+    def __init__(self, config: EnhancementTrainConfig, tokenizer: Tokenizer | None = None):
         config.data.kind()
         check_data(config.data)  # every clip unreadable or silent: one clear error, before work
         super().__init__(config)
         device = self.accelerator.device
         self.given_tokenizer = tokenizer is not None
         if tokenizer is None:
-            tokenizer = AudioTokenizer.from_pretrained(
+            tokenizer = load_tokenizer(
                 config.tokenizer, device=device, compute_dtype=config.tokenizer_dtype
             )
         else:
@@ -185,16 +185,16 @@ class EnhancementTrainer(Trainer):
             save_enhancement(self.export_dir, self.shipped_model(), None, reference)
         return self.export_dir
 
-    def _tokenizer_copy(self) -> AudioTokenizer:
+    def _tokenizer_copy(self) -> Tokenizer:
         """The tokenizer at full precision (the one in use may hold bf16/fp16 weights)."""
         if self.given_tokenizer or self.config.tokenizer_dtype == "fp32":
             return self.tokenizer
-        return AudioTokenizer.from_pretrained(self.config.tokenizer)
+        return load_tokenizer(self.config.tokenizer)
 
 
 def train(
     config: EnhancementTrainConfig,
-    tokenizer: AudioTokenizer | None = None,
+    tokenizer: Tokenizer | None = None,
     resume: str | os.PathLike | bool | None = None,
     stop_at: int | None = None,
 ) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from sonotok.core.audio import write_audio
-from sonotok.tokenizer import AudioTokenizer
+from sonotok.tokenizer.interface import Tokenizer
 
 from .data import Example, pad_latents
 from .denoiser import LatentDenoiser, latent_loss
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def to_latents(
-    examples: list[Example], tokenizer: AudioTokenizer | None, device
+    examples: list[Example], tokenizer: Tokenizer | None, device
 ) -> tuple[torch.Tensor, ...]:
     """Examples → noisy (B, T, D), clean (B, T, D), mask (B, T)."""
     if examples[0].noisy.dim() == 2:  # cached latents
@@ -52,7 +52,7 @@ def speech_scores(
 
 @torch.no_grad()
 def validate(
-    model: LatentDenoiser, tokenizer: AudioTokenizer, examples: list[Example], device
+    model: LatentDenoiser, tokenizer: Tokenizer, examples: list[Example], device
 ) -> tuple[dict, list]:
     """Latent MSE (denoised and identity) and, for audio examples, PESQ / STOI of noisy and
     enhanced audio against the clean reference. Returns metrics and the enhanced waves."""

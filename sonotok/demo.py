@@ -294,7 +294,7 @@ def run(args) -> int:
 
     from sonotok.enhancement.pipeline import EnhancementPipeline
     from sonotok.generation.pipeline import TextToAudioPipeline
-    from sonotok.tokenizer import AudioTokenizer
+    from sonotok.tokenizer.interface import load_tokenizer
 
     if args.seconds <= 0 or args.steps < 1:
         print("error: --seconds must be > 0 and --steps >= 1", file=sys.stderr)
@@ -316,7 +316,7 @@ def run(args) -> int:
     sections = []
     try:
         print("[1/3] reconstructing the example clips ...", file=sys.stderr)
-        tokenizer = AudioTokenizer.from_pretrained(names["tokenizer"], device=device)
+        tokenizer = load_tokenizer(names["tokenizer"], device=device)
         result = _reconstruct(tokenizer, out / "reconstruct")
         sections.append(_section("reconstruction", "reconstruct/report.html", "tokenizer",
                                  names["tokenizer"], _reconstruct_line(result), "–"))  # fmt: skip

@@ -235,7 +235,7 @@ class Tokenizer(nn.Module, abc.ABC):
         if features not in self.feature_names:
             raise ValueError(f"features={features!r}; choose one of {list(self.feature_names)}")
         waves, kind, _ = self.prepare_audio(audio, attention_mask, sample_rate or self.sample_rate)
-        done = _progress_option(self.encode_waves, options)
+        done = _family_options(self.encode_waves, options)
         latents = self.encode_waves(waves, features, **options)
         done()
         return self.pack(latents, kind)
@@ -259,7 +259,7 @@ class Tokenizer(nn.Module, abc.ABC):
         if latents.is_floating_point() and not torch.isfinite(latents).all():
             raise ValueError("latents contain NaN or infinite values")
         single = latents.dim() == 2
-        done = _progress_option(self.decode_latents, options)
+        done = _family_options(self.decode_latents, options)
         audio = self.decode_latents(latents[None] if single else latents, **options)
         done()
         return audio[0] if single else audio
@@ -302,13 +302,24 @@ class Tokenizer(nn.Module, abc.ABC):
         """Write config.json (with this family's `model_type`) and the weights to `folder`."""
 
 
-def _progress_option(method: Callable, options: dict) -> Callable[[], None]:
-    """`progress=callback(fraction)` works for every family: passed on where the family
-    reports progress itself, else called once with 1.0 when the step is done."""
+# Options every family may be given; one that does not support a hint runs without it.
+MEMORY_HINTS = ("chunks_per_pass", "chunk_frames")
+
+
+def _family_options(method: Callable, options: dict) -> Callable[[], None]:
+    """Fit the interface's optional hints to what `method` (a family's `encode_waves` or
+    `decode_latents`) takes: memory bounds it lacks are dropped (it works in one pass), and
+    `progress=callback(fraction)` is passed on where the family reports progress itself, else
+    called once with 1.0 by the returned function when the step is done. Other options pass
+    through unchanged (an unknown one is the family's TypeError)."""
+    accepted = inspect.signature(method).parameters
+    for hint in MEMORY_HINTS:
+        if hint in options and hint not in accepted:
+            del options[hint]
     progress = options.pop("progress", None)
     if progress is None:
         return lambda: None
-    if "progress" in inspect.signature(method).parameters:
+    if "progress" in accepted:
         options["progress"] = progress
         return lambda: None
     return lambda: progress(1.0)

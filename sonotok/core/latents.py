@@ -62,7 +62,7 @@ _WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
 class LatentModel(Protocol):
-    """What `validate` needs of a model (AudioTokenizer has it)."""
+    """What `validate` needs of a model (every `Tokenizer` has it)."""
 
     latent_dim: int
     frame_rate: float

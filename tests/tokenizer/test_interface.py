@@ -105,3 +105,15 @@ def test_a_family_missing_part_of_the_interface_cannot_be_built():
 
     with pytest.raises(TypeError, match="abstract.*decode_latents"):
         Incomplete()
+
+
+def test_memory_hints_and_progress_work_for_every_family(tone):
+    tok = FramedTokenizer()
+    wave = torch.from_numpy(tone(8000, 8000))
+    seen: list[float] = []
+    z = tok.encode(wave, chunks_per_pass=1, progress=seen.append)  # hints the toy lacks
+    audio = tok.decode(z, chunk_frames=10, progress=seen.append)
+    assert seen == [1.0, 1.0]
+    torch.testing.assert_close(audio, wave, atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match="no_such_option"):
+        tok.decode(z, no_such_option=1)
