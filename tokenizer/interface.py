@@ -147,7 +147,19 @@ class Tokenizer(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) latents (or (B, T, K) integer codes) → (B, T · hop_samples) audio."""
+        """(B, T, D) latents → (B, T · hop_samples) audio."""
+
+    # ---- what a discrete family adds ------------------------------------------------------
+    # `encode` gives every family's continuous latents (for a discrete family: the embeddings
+    # of its codes), which is what heads, probes and extraction use; the codes themselves come
+    # from `encode_codes`, and `decode` takes either.
+    def codes_waves(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """1-D waves at `sample_rate` → [(T_i, K)] int64 codes (discrete families)."""
+        raise ConfigError(f"{type(self).__name__} is a continuous tokenizer: it has no codes")
+
+    def embed_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, T, K) int64 codes → (B, T, D) their continuous embeddings (discrete families)."""
+        raise ConfigError(f"{type(self).__name__} is a continuous tokenizer: it has no codes")
 
     # ---- shared input handling ------------------------------------------------------------
     def prepare_audio(
@@ -241,11 +253,26 @@ class Tokenizer(nn.Module, abc.ABC):
         return self.pack(latents, kind)
 
     @torch.no_grad()
+    def encode_codes(
+        self,
+        audio: AudioInput,
+        attention_mask: torch.Tensor | None = None,
+        sample_rate: int | None = None,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Audio → integer codes of a discrete family: (N,) → (T, K); (B, N) → (B, T, K) (zero
+        past each clip's own T); list → list. `decode` turns them back into audio."""
+        if not self.is_discrete:
+            raise ConfigError(f"{type(self).__name__} is a continuous tokenizer: it has no codes")
+        waves, kind, _ = self.prepare_audio(audio, attention_mask, sample_rate or self.sample_rate)
+        return self.pack(self.codes_waves(waves), kind)
+
+    @torch.no_grad()
     def decode(
         self, latents: torch.Tensor | Sequence[torch.Tensor], **options
     ) -> torch.Tensor | list[torch.Tensor]:
         """Latents (or codes) → audio at `sample_rate`: (T, D) → (T·hop,); (B, T, D) → (B, T·hop);
-        a list → a list. `options` go to the family's `decode_latents`."""
+        a list → a list. Integer input is a discrete family's codes (T, K) / (B, T, K), decoded
+        through `embed_codes`. `options` go to the family's `decode_latents`."""
         if isinstance(latents, (list, tuple)):
             return [self.decode(z, **options) for z in latents]
         latents = torch.as_tensor(latents)
@@ -259,8 +286,11 @@ class Tokenizer(nn.Module, abc.ABC):
         if latents.is_floating_point() and not torch.isfinite(latents).all():
             raise ValueError("latents contain NaN or infinite values")
         single = latents.dim() == 2
+        batch = latents[None] if single else latents
+        if not batch.is_floating_point():  # codes: through their embeddings
+            batch = self.embed_codes(batch.long().to(self.device))
         done = _family_options(self.decode_latents, options)
-        audio = self.decode_latents(latents[None] if single else latents, **options)
+        audio = self.decode_latents(batch, **options)
         done()
         return audio[0] if single else audio
 

@@ -117,3 +117,23 @@ def test_memory_hints_and_progress_work_for_every_family(tone):
     torch.testing.assert_close(audio, wave, atol=1e-5, rtol=0)
     with pytest.raises(TypeError, match="no_such_option"):
         tok.decode(z, no_such_option=1)
+
+
+def test_a_discrete_family_gives_codes_embeddings_and_decodes_either(tone):
+    from .toy import CodedTokenizer
+
+    tok = CodedTokenizer()
+    wave = torch.from_numpy(tone(8000, 8000))
+    codes = tok.encode_codes(wave)
+    assert codes.dtype == torch.int64 and codes.shape == (50, 160)
+    assert 0 <= int(codes.min()) and int(codes.max()) < 256
+    assert tok.bitrate == pytest.approx(50 * 160 * 8) and tok.describe()["discrete"] is True
+    z = tok.encode(wave)  # heads get the codes' embeddings
+    torch.testing.assert_close(z, tok.embed_codes(codes))
+    from_codes, from_latents = tok.decode(codes), tok.decode(z)
+    torch.testing.assert_close(from_codes, from_latents)
+    assert (from_codes - wave).abs().max() < 0.05  # 8-bit quantisation of an exact inverse
+    batch = tok.encode_codes(torch.stack([wave, wave]))
+    assert batch.shape == (2, 50, 160) and torch.equal(batch[1], codes)
+    with pytest.raises(ValueError, match="continuous tokenizer"):
+        FramedTokenizer().encode_codes(wave)

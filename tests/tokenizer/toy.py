@@ -46,3 +46,25 @@ class FramedTokenizer(Tokenizer):
         model = cls(config["hop"], config["sample_rate"])
         model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
         return model.set_compute_dtype(compute_dtype).to(device or "cpu").eval()
+
+
+@register_tokenizer("toy-coded")
+class CodedTokenizer(FramedTokenizer):
+    """The framed toy with a scalar quantiser: each latent value rounded to one of 256 levels in
+    [-1, 1) — codes (T, 160) of 8 bits, embeddings = the level values."""
+
+    levels = 256
+    codebook_size = property(lambda self: self.levels)
+    num_codebooks = property(lambda self: self.hop)
+
+    def codes_waves(self, waves):
+        return [
+            ((z.clamp(-1, 1 - 2 / self.levels) + 1) * self.levels / 2).floor().long()
+            for z in super().encode_waves(waves, "latents")
+        ]
+
+    def embed_codes(self, codes):
+        return (codes.float() + 0.5) * 2 / self.levels - 1
+
+    def encode_waves(self, waves, features):
+        return [self.embed_codes(c) for c in self.codes_waves(waves)]
