@@ -11,6 +11,7 @@ The tokenizer is used through the `Tokenizer` interface only (encode, decode, ra
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 from collections.abc import Sequence
@@ -82,7 +83,7 @@ def load_tokenizer_arg(tokenizer: Any, hub: dict | None = None) -> Tokenizer | N
     return tokenizer
 
 
-class TextToAudioPipeline(PushToHubMixin):
+class TextToAudioPipeline(PushToHubMixin, abc.ABC):
     """Text -> audio: `pipe(prompts, seconds, num_steps=25, guidance_scale=5.0, seed=0)` -> list
     of 1-D waveforms at `config.sample_rate`; `inpaint`, `continuation`, `generate_latents`,
     `save_pretrained`, `from_pretrained` (any pipeline folder or hub id, by its type).
@@ -112,13 +113,15 @@ class TextToAudioPipeline(PushToHubMixin):
 
     # ---- what an implementation defines --------------------------------------------
     @property
+    @abc.abstractmethod
     def device(self) -> torch.device:
-        raise NotImplementedError
+        """Where the models run."""
 
+    @abc.abstractmethod
     def components(self) -> list[nn.Module | None]:
         """The models `to()` moves (None entries are skipped)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def generate_latents(
         self,
         prompts: str | Sequence[str],
@@ -138,22 +141,21 @@ class TextToAudioPipeline(PushToHubMixin):
         inpainting: only frames where known_mask is False are generated, the others equal
         `known` (what `inpaint` and `continuation` build on).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def save_pretrained(
         self, path: str | os.PathLike, tokenizer_reference: str | None = None
     ) -> Path:
         """Write the pipeline into folder `path` so that `from_pretrained(path)` loads it;
         `tokenizer_reference` (hub id or path relative to `path`) names the tokenizer instead
         of copying it."""
-        raise NotImplementedError
 
     @classmethod
+    @abc.abstractmethod
     def from_folder(
         cls, folder: Path, tokenizer: Any = None, text_encoder: Any = None, hub: dict | None = None
     ) -> TextToAudioPipeline:
         """Load the implementation's own folder type (the factory has resolved `folder`)."""
-        raise NotImplementedError
 
     # ---- shared ----------------------------------------------------------------------
     def to(

@@ -27,6 +27,7 @@ metrics.jsonl, tensorboard/ (train.log_with: tensorboard) and the recipe's expor
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import copy
 import itertools
@@ -256,7 +257,7 @@ def flat_hparams(values: dict, prefix: str = "") -> dict:
     return out
 
 
-class Trainer:
+class Trainer(abc.ABC):
     """The training loop every recipe shares; see the module docs for what a recipe adds.
 
     `config` has `train` (TrainSettings) and `optim` (OptimSettings) sections. `log_with`
@@ -373,17 +374,17 @@ class Trainer:
         return acc.get_tracker("tensorboard", unwrap=True)
 
     # ---- what a recipe implements ---------------------------------------------------------
+    @abc.abstractmethod
     def batches(self) -> Iterator:
         """Items for `train_step`, one per optimizer step, from data position `self.step`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train_step(self, batch) -> dict[str, float]:
         """One optimizer step; returns the values to log (averaged over processes)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def export(self) -> Path:
         """Write the model folder `self.export_dir` (main process only)."""
-        raise NotImplementedError
 
     def checkpoint_objects(self) -> dict[str, Any]:
         """The named stateful objects a checkpoint holds (the EMA is added by the base)."""
@@ -406,7 +407,7 @@ class Trainer:
         """Take the counters of a resumed checkpoint's trainer_state.json."""
         self.step = int(state["step"])
 
-    def on_end(self) -> None:
+    def on_end(self) -> None:  # noqa: B027  (an optional hook: most recipes need nothing here)
         """Called once after the loop (e.g. to report skipped data)."""
 
     # ---- the loop -------------------------------------------------------------------------
