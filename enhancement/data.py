@@ -16,6 +16,7 @@ perm(seed, e)[i % n] — so a run resumes exactly from its step count alone.
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +24,15 @@ import numpy as np
 import torch
 
 from sonotok.core.audio import read_clip
-from sonotok.core.errors import ConfigError, DataError
+from sonotok.core.errors import ConfigError, DataError, SonotokError
 from sonotok.core.sources import AUDIO_EXTENSIONS, find_audio_files, open_source, source_specs
 from sonotok.extraction.extract import as_float, latent_storage
 from sonotok.tokenizer.train import position_rng
 from sonotok.tokenizer.train.data import SourceCheck, check_items
 
 from .mixing import MixConfig, fit_length, mix
+
+logger = logging.getLogger(__name__)
 
 
 def epoch_row(n: int, seed: int, index: int) -> int:
@@ -109,7 +112,14 @@ class Example:
 
 
 class MixedPairs(torch.utils.data.Dataset):
-    """Endless clean + noise mixtures; item i is a pure function of (seed, i)."""
+    """Endless clean + noise mixtures; item i is a pure function of (seed, i).
+
+    A clean, noise or RIR file that cannot be read is skipped with a warning naming it, and the
+    mixture is drawn again (attempt k of position i is also a pure function of (seed, i, k)), so
+    one bad file costs only itself; `max_attempts` unusable draws in a row is a DataError.
+    """
+
+    max_attempts = 50
 
     def __init__(
         self,
@@ -130,12 +140,23 @@ class MixedPairs(torch.utils.data.Dataset):
         )
 
     def __getitem__(self, index: int) -> Example:
-        rng = position_rng(self.seed, index)
-        clean = crop(
-            self.clean.read(epoch_row(len(self.clean), self.seed, index), self.sample_rate),
-            self.segment,
-            rng,
+        last = None
+        for attempt in range(self.max_attempts):
+            try:
+                return self._example(index, attempt)
+            except (SonotokError, OSError, ValueError) as err:  # user data: skip, say which
+                last = err
+                logger.warning("training audio skipped: %s", err)
+        raise DataError(
+            f"training data: {self.max_attempts} mixtures in a row for position {index} could "
+            f"not be read (last: {last}); check the clean/noise sources with --check"
         )
+
+    def _example(self, index: int, attempt: int) -> Example:
+        rng = position_rng(self.seed, index, attempt)
+        n = len(self.clean)
+        row = epoch_row(n, self.seed, index) if attempt == 0 else int(rng.integers(n))
+        clean = crop(self.clean.read(row, self.sample_rate), self.segment, rng)
         noise = self.noise.read(int(rng.integers(len(self.noise))), self.sample_rate)
         noise = fit_length(noise, clean.shape[0], int(rng.integers(max(1, noise.shape[0]))))
         snr_db = rng.uniform(*self.mix.snr_db)

@@ -126,3 +126,38 @@ def test_dataset_audio_column_is_a_source(tmp_path, speech_dirs):
     assert np.allclose(source.read(1, 16000), expected, atol=1e-6)
     with pytest.raises(DataError, match="no column 'speech'"):
         AudioSource({"dataset": str(tmp_path / "ds"), "column": "speech"}, "clean")
+
+
+def test_an_unreadable_training_file_costs_only_itself(tmp_path, speech_dirs, caplog):
+    import shutil
+
+    clean_dir, noise_dir = speech_dirs
+    clean = tmp_path / "clean"
+    shutil.copytree(clean_dir, clean)
+    (clean / "c9_broken.wav").write_bytes(b"RIFF not really a wav file")
+    data = MixedPairs(
+        AudioSource(clean, "clean"),
+        AudioSource(noise_dir, "noise"),
+        MixConfig(snr_db=(0, 10), gain_db=(0, 0)),
+        segment_samples=8000,
+        seed=5,
+    )
+    with caplog.at_level("WARNING"):
+        examples = [data[i] for i in range(14)]  # two epochs: the broken file is drawn twice
+    assert all(e.noisy.shape == (8000,) and torch.isfinite(e.noisy).all() for e in examples)
+    assert "c9_broken.wav" in caplog.text
+    again = [data[i] for i in range(14)]  # the redraws are a function of the position too
+    assert all(torch.equal(a.noisy, b.noisy) for a, b in zip(examples, again))
+    (clean / "only.txt").write_text("")
+    for f in clean.glob("*.wav"):
+        f.write_bytes(b"RIFF broken")
+    broken = MixedPairs(
+        AudioSource(clean, "clean"),
+        AudioSource(noise_dir, "noise"),
+        MixConfig(),
+        segment_samples=8000,
+        seed=5,
+    )
+    broken.max_attempts = 3
+    with pytest.raises(DataError, match="3 mixtures in a row"):
+        broken[0]
