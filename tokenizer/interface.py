@@ -122,6 +122,11 @@ class Tokenizer(nn.Module, abc.ABC):
             return p.device
         return torch.device("cpu")
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest input (samples at `sample_rate`) the family encodes: one frame."""
+        return self.hop_samples
+
     def num_latent_frames(self, num_samples: int) -> int:
         """T for N samples at `sample_rate` (families with other rounding override this)."""
         return num_samples // self.hop_samples
@@ -211,7 +216,7 @@ class Tokenizer(nn.Module, abc.ABC):
             ]
         device, out = self.device, []
         for i, w in enumerate(waves):
-            check_wave(w, f"input {i}")
+            check_wave(w, f"input {i}", self.min_samples, self.sample_rate)
             out.append(w.detach().to(device=device, dtype=torch.float32))
         return out, kind, lengths
 
@@ -378,7 +383,9 @@ def tokenizer_types() -> dict[str, type[Tokenizer]]:
 
 
 def _import_builtin_families() -> None:
-    from . import model  # noqa: F401  (registers the DashengTokenizer family)
+    # the DashengTokenizer family, and the adapters around transformers' codecs and diffusers'
+    # VAE (they import those libraries only when a model is built)
+    from . import adapters, model  # noqa: F401
 
 
 _HUB_OPTIONS = ("revision", "cache_dir", "token", "local_files_only")
@@ -399,7 +406,9 @@ def _model_type(name_or_path: str | os.PathLike, hub_options: dict) -> str | Non
         data = json.loads(config.read_text())
     except (OSError, ValueError):
         return None  # the family's own loader reports it with the file named
-    return data.get("model_type") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    return data.get("model_type") or data.get("_class_name")  # diffusers names the class
 
 
 def load_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Tokenizer:

@@ -109,8 +109,14 @@ def restore_rate_and_length(
     return wave
 
 
-def check_wave(wave: torch.Tensor | np.ndarray, name: str, min_samples: int = MIN_SAMPLES) -> None:
-    """Raise AudioInputError if a 16 kHz mono wave is empty, non-finite or too short."""
+def check_wave(
+    wave: torch.Tensor | np.ndarray,
+    name: str,
+    min_samples: int = MIN_SAMPLES,
+    sample_rate: int = SAMPLE_RATE,
+) -> None:
+    """Raise AudioInputError if a mono wave (at `sample_rate`) is empty, non-finite or shorter
+    than `min_samples` (one latent frame of the model that reads it)."""
     n = wave.shape[-1]
     if n == 0:
         raise AudioInputError(
@@ -125,8 +131,9 @@ def check_wave(wave: torch.Tensor | np.ndarray, name: str, min_samples: int = MI
         )
     if n < min_samples:
         raise AudioInputError(
-            f"{name}: the audio is too short ({n} samples at 16 kHz); it needs at least {min_samples} "
-            f"samples ({1000 * min_samples / SAMPLE_RATE:.0f} ms) for one latent frame; pad it with silence"
+            f"{name}: the audio is too short ({n} samples at {sample_rate / 1000:g} kHz); it needs "
+            f"at least {min_samples} samples ({1000 * min_samples / sample_rate:.0f} ms) for one "
+            "latent frame; pad it with silence"
         )
 
 
