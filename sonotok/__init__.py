@@ -3,6 +3,8 @@
 from sonotok import AudioTokenizer
 tok = AudioTokenizer.from_pretrained("mispeech/dashengtokenizer")
 latents = tok.encode(wave, sample_rate=sr)  # (T, 1280) at 25 Hz
+
+Any tokenizer family (ours, the codec adapters): `sonotok.load_tokenizer(name_or_folder)`.
 """
 
 from __future__ import annotations
@@ -14,17 +16,26 @@ __version__ = "0.1.0"
 __all__ = [
     "AudioInputError",
     "AudioTokenizer",
+    "SonotokError",
+    "Tokenizer",
     "TokenizerConfig",
     "__version__",
     "load_audio",
+    "load_tokenizer",
     "write_audio",
 ]
 
 # The public names are loaded on first use, so importing a light part of the package (the
 # command-line parser, sonotok.core.options) does not import torch and the model code.
 _PUBLIC = {name: "sonotok.tokenizer" for name in __all__ if name != "__version__"}
+_PUBLIC.update(
+    SonotokError="sonotok.core.errors",
+    Tokenizer="sonotok.tokenizer.interface",
+    load_tokenizer="sonotok.tokenizer.interface",
+)
 
 if TYPE_CHECKING:
+    from sonotok.core.errors import SonotokError
     from sonotok.tokenizer import (
         AudioInputError,
         AudioTokenizer,
@@ -32,6 +43,7 @@ if TYPE_CHECKING:
         load_audio,
         write_audio,
     )
+    from sonotok.tokenizer.interface import Tokenizer, load_tokenizer
 
 
 def __getattr__(name: str) -> Any:
