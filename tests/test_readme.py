@@ -147,6 +147,14 @@ RULES: tuple[Rule, ...] = (
         r"xares_run .*src/tasks", skip="runs X-ARES' tasks from its clone, downloading their data"
     ),
     # --- generation
+    # --- compare
+    Rule(
+        r"^sonotok corpus make compare-corpus/",
+        extra="--speech 6 --music 3 --sounds 3 --seconds 1",
+        creates=("compare-corpus/clips/dataset_dict.json",),
+    ),
+    Rule(r"^python -c .*save_pretrained\('runs/compare-tiny'\)", creates=("runs/compare-tiny",)),
+    Rule(r"^sonotok compare compare-corpus/clips", creates=("runs/compare/report.html",)),
     Rule(r"^python - <<'EOF'\nimport datasets", creates=("data/toy-latents/dataset_info.json",)),
     Rule(
         r"^python -c .*save_pretrained\('runs/tiny-tokenizer'\)", creates=("runs/tiny-tokenizer",)

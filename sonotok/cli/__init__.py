@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "sonotok.cli.extract",
     "sonotok.cli.probe",
     "sonotok.cli.evaluate",
+    "sonotok.cli.compare",
     "sonotok.cli.generate",
     "sonotok.cli.enhance",
     "sonotok.cli.demo",

@@ -1,0 +1,212 @@
+"""`sonotok compare`: the whole comparison on CPU over four tokenizers of different kinds (the
+bundled mini, a tiny random DashengTokenizer, the toy continuous and the toy discrete family),
+checked against the toolkit's own metrics, resumed after an interruption, and its report opened
+in headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import sonotok.evaluation.compare as compare_module
+from sonotok.cli import main
+from sonotok.evaluation.compare import compare, probe_task, read_cache
+from sonotok.evaluation.data import discover
+from sonotok.evaluation.probe import ProbeConfig
+from sonotok.evaluation.reconstruct import evaluate_reconstruction, tokenizer_reconstructor
+from sonotok.evaluation.speech import pesq_wb
+from sonotok.tokenizer.interface import load_tokenizer
+
+from .browser import chromium_binary, inspect_page
+
+_spec = importlib.util.spec_from_file_location(
+    "sonotok_test_toy_compare", Path(__file__).parents[1] / "tokenizer" / "toy.py"
+)
+toy = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toy)  # registers the "toy-framed" and "toy-coded" families
+
+MINI = str(Path(__file__).parents[2] / "sonotok" / "mini" / "tokenizer")
+DOMAINS = {"speech": 0, "music": 10, "sound": 20}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory, tone) -> Path:
+    """Three domains × three 1 s clips at 16 kHz."""
+    root = tmp_path_factory.mktemp("suite")
+    for domain, seed in DOMAINS.items():
+        (root / domain).mkdir()
+        for i in range(3):
+            sf.write(root / domain / f"c{i}.wav", tone(16000, seed=seed + i), 16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def toy_dirs(tmp_path_factory) -> tuple[str, str]:
+    root = tmp_path_factory.mktemp("toys")
+    toy.FramedTokenizer().save_pretrained(root / "framed")
+    toy.CodedTokenizer().save_pretrained(root / "coded")
+    return str(root / "framed"), str(root / "coded")
+
+
+@pytest.fixture(scope="module")
+def dac_dir(tmp_path_factory) -> str:
+    """A tiny random transformers DAC codec (16 kHz, 3 codebooks of 16), saved by transformers."""
+    from transformers import DacConfig, DacModel
+
+    torch.manual_seed(0)
+    config = DacConfig(
+        encoder_hidden_size=4, downsampling_ratios=[2, 4], decoder_hidden_size=16, n_codebooks=3,
+        codebook_size=16, codebook_dim=4, hidden_size=16, sampling_rate=16000,
+    )  # fmt: skip
+    model = DacModel(config)
+    with torch.no_grad():  # spread the codebooks so codes vary
+        for name, param in model.named_parameters():
+            if "codebook" in name:
+                param.normal_()
+    folder = tmp_path_factory.mktemp("dac") / "dac"
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, suite, toy_dirs, tiny_tokenizer_dir, dac_dir):
+    """One CLI run over five tokenizers of four kinds (sonotok continuous, toy continuous, toy
+    discrete, a transformers codec) and one that does not exist."""
+    out = tmp_path_factory.mktemp("compare")
+    models = [MINI, tiny_tokenizer_dir, *toy_dirs, dac_dir, str(out / "missing")]
+    argv = ["compare", str(suite), "-o", str(out), "--device", "cpu"]
+    code = main(argv + [x for m in models for x in ("--model", m)])
+    with open(out / "results.csv") as f:
+        rows = {r["model"]: r for r in csv.DictReader(f)}
+    return code, out, rows, models
+
+
+def test_table_has_every_tokenizer_and_reports_the_bad_one(run, capsys):
+    code, out, rows, models = run
+    assert code == 1  # the missing tokenizer; the others finished
+    assert set(rows) == set(models)
+    assert rows[models[5]]["kind"] == "" and rows[models[5]]["errors"] == "1"
+    for model in models[:5]:
+        assert rows[model]["clips"] == "9" and rows[model]["errors"] == "0"
+        assert 0 < float(rows[model]["speech/pesq"]) < 4.7
+        assert float(rows[model]["music/mel_distance"]) > 0
+        assert 0 <= float(rows[model]["domain/linear"]) <= 1
+        assert float(rows[model]["encode_rtf"]) > 0 and float(rows[model]["decode_rtf"]) > 0
+    md = (out / "results.md").read_text()
+    assert "**reconstruction**" in md and "**understanding**" in md and "**cost**" in md
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + len(models)  # group row, header row, one row per tokenizer
+
+
+def test_cost_columns_are_the_tokenizers_facts(run, toy_dirs, tiny_tokenizer_dir):
+    _, _, rows, _ = run
+    coded, framed = rows[toy_dirs[1]], rows[toy_dirs[0]]
+    assert float(coded["bitrate"]) == 50 * 160 * 8 and coded["kind"] == "discrete"
+    assert framed["bitrate"] == "" and float(framed["latent_values_per_second"]) == 50 * 160
+    dac = rows[run[3][4]]  # the transformers codec: 16 kHz / hop 8 × 3 codebooks × 4 bits
+    assert dac["kind"] == "discrete" and float(dac["bitrate"]) == pytest.approx(2000 * 3 * 4)
+    tiny = load_tokenizer(tiny_tokenizer_dir)
+    assert int(rows[tiny_tokenizer_dir]["parameters"]) == tiny.describe()["parameters"]
+    assert float(rows[tiny_tokenizer_dir]["latent_values_per_second"]) == 25 * tiny.latent_dim
+
+
+def test_reconstruction_values_match_eval_reconstruct(run, suite, toy_dirs, tiny_tokenizer_dir):
+    """The CSV's per-domain means are what `sonotok eval reconstruct`'s code gives."""
+    _, _, rows, _ = run
+    items = discover(suite)
+    for model in (tiny_tokenizer_dir, toy_dirs[1]):
+        result, _ = evaluate_reconstruction(items, tokenizer_reconstructor(load_tokenizer(model)))
+        for domain in DOMAINS:
+            scored = [r for r in result["items"] if r["domain"] == domain]
+            for metric in ("mel_distance", "stft_distance"):
+                expected = np.mean([r[metric] for r in scored])
+                assert float(rows[model][f"{domain}/{metric}"]) == pytest.approx(expected, rel=1e-4)
+        speech = [r for r in result["items"] if r["domain"] == "speech"]
+        for metric in ("pesq", "stoi"):
+            expected = np.mean([r[metric] for r in speech])
+            assert float(rows[model][f"speech/{metric}"]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_one_clip_scored_directly(run, suite, toy_dirs):
+    """PESQ of one clip through the toy discrete family, by hand, equals its cached value."""
+    _, out, _, _ = run
+    tokenizer = load_tokenizer(toy_dirs[1])
+    wave = torch.from_numpy(sf.read(suite / "speech" / "c1.wav", dtype="float32")[0])
+    estimate = tokenizer.reconstruct(wave, sample_rate=16000)
+    cached = next(read_cache(p) for p in (out / "cache").glob("coded-*.jsonl"))
+    assert cached["speech/c1"]["metrics"]["pesq"] == pytest.approx(pesq_wb(wave, estimate), 1e-5)
+
+
+def test_probe_separates_separable_embeddings():
+    rng = np.random.default_rng(0)
+    embeddings, labels = {}, {}
+    for i in range(18):
+        label = i % 3
+        embeddings[f"c{i}"] = (np.eye(4)[label] * 5 + 0.1 * rng.standard_normal(4)).tolist()
+        labels[f"c{i}"] = f"class{label}"
+    result = probe_task(embeddings, labels, ProbeConfig(epochs=30, lr=1e-2), folds=3)
+    assert result["knn"] == 1.0 and result["linear"] >= 0.9 and result["classes"] == 3
+    assert "note" in probe_task(embeddings, {k: "one" for k in labels}, ProbeConfig(), 3)
+
+
+def test_resume_after_interruption_skips_finished_clips(tmp_path, suite, toy_dirs, monkeypatch):
+    items = discover(suite)
+    calls = []
+    real = compare_module.run_clip
+
+    def counting(tokenizer, item, reference):
+        if len(calls) == 4 and not hasattr(counting, "interrupted"):
+            counting.interrupted = True
+            raise KeyboardInterrupt  # the run dies after 4 finished clips
+        calls.append(item.id)
+        return real(tokenizer, item, reference)
+
+    monkeypatch.setattr(compare_module, "run_clip", counting)
+    with pytest.raises(KeyboardInterrupt):
+        compare(toy_dirs, items, tmp_path, progress=False)
+    finished = list(calls)
+    comparison = compare(toy_dirs, items, tmp_path, progress=False)
+    redone = calls[len(finished) :]
+    assert not set(redone[:5]) & set(finished)  # framed: only the clips it had not finished
+    assert len(redone) == 2 * 9 - 4
+    assert [r.computed for r in comparison.results] == [5, 9]
+    assert all(len(r.rows) == 9 for r in comparison.results)
+
+
+def test_a_bad_clip_is_one_error_and_the_rest_finish(tmp_path, suite, toy_dirs):
+    data = tmp_path / "data"
+    for domain in DOMAINS:
+        (data / domain).mkdir(parents=True)
+        (data / domain / "ok.wav").write_bytes((suite / domain / "c0.wav").read_bytes())
+    (data / "sound" / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    lines = []
+    comparison = compare(toy_dirs[:1], discover(data), tmp_path / "out", tasks=[],
+                         say=lines.append, progress=False)  # fmt: skip
+    assert len(lines) == 1 and "broken.wav" in lines[0] and lines[0].startswith("error: ")
+    assert len(comparison.results[0].rows) == 3
+
+
+def test_cli_refuses_a_finished_folder_without_resume(run, suite, tiny_tokenizer_dir):
+    _, out, _, _ = run
+    argv = ["compare", str(suite), "--model", tiny_tokenizer_dir, "-o", str(out)]
+    assert main(argv) == 2
+
+
+@pytest.mark.skipif(chromium_binary() is None, reason="needs chromium")
+def test_report_opens_in_chromium(run):
+    _, out, _, _ = run
+    state = inspect_page(out / "report.html")
+    assert state["problems"] == []
+    assert state["title"] == "sonotok compare" and state["tables"] == 1
+    assert len(state["images"]) == 2 and all(i["width"] > 100 for i in state["images"])
+    assert len(state["audios"]) == 3 * (1 + 5)  # reference + five tokenizers per example
+    for audio in state["audios"]:
+        assert Path(unquote(urlparse(audio["src"]).path)).is_file()
+        assert audio["error"] is None and audio["duration"] == pytest.approx(1.0, abs=0.01)
