@@ -19,6 +19,8 @@ from sonotok.tokenizer.adapters import (
     EncodecTokenizer,
     MimiTokenizer,
     OobleckTokenizer,
+    WavTokenizerTokenizer,
+    XcodecTokenizer,
 )
 from sonotok.tokenizer.interface import load_tokenizer, tokenizer_types
 
@@ -70,6 +72,44 @@ def _mimi():
     return _random_codebooks(MimiModel(config))
 
 
+def _xcodec():
+    """A DAC acoustic branch and a one-layer HuBERT semantic branch, both hop 8; the HuBERT's
+    receptive field (10) exceeds its hop, as the real one's (400 > 320) does, so a clip of T
+    hops gives T frames from both branches."""
+    from transformers import XcodecConfig, XcodecModel
+
+    acoustic = dict(
+        model_type="dac", encoder_hidden_size=4, downsampling_ratios=[2, 4],
+        upsampling_ratios=[4, 2], decoder_hidden_size=16, hidden_size=8,
+    )  # fmt: skip
+    semantic = dict(
+        model_type="hubert", hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, conv_dim=(4, 4), conv_stride=(2, 4), conv_kernel=(4, 4),
+        num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2,
+    )  # fmt: skip
+    config = XcodecConfig(
+        sample_rate=RATE, target_bandwidths=[4.0, 12.0], codebook_size=16,
+        acoustic_model_config=acoustic, semantic_model_config=semantic,
+    )  # fmt: skip
+    return _random_codebooks(XcodecModel(config))
+
+
+def _wavtokenizer():
+    from transformers import WavTokenizerConfig, WavTokenizerModel
+
+    config = WavTokenizerConfig(
+        sampling_rate=RATE, num_filters=4, upsampling_ratios=[4, 2], num_lstm_layers=1,
+        hidden_size=8, codebook_size=16, codebook_dim=8, decoder_hidden_size=8,
+        decoder_intermediate_size=16, decoder_num_layers=1, decoder_attention_num_groups=2,
+    )  # fmt: skip
+    torch.manual_seed(1)
+    model = WavTokenizerModel(config)
+    with torch.no_grad():  # codebook = encoder frames of noise (as a k-means init), so codes vary
+        frames = model.encoder_model.encoder(torch.randn(1, 1, 16 * 8))[0].T
+        model.encoder_model.quantizer.codebook.embed.copy_(frames)
+    return model
+
+
 def _oobleck():
     from diffusers import AutoencoderOobleck
 
@@ -85,6 +125,8 @@ CODECS = {
     "encodec": (_encodec, EncodecTokenizer, 8, 3, 16, 16),
     "dac": (_dac, DacTokenizer, 8, 3, 16, 16),
     "mimi": (_mimi, MimiTokenizer, 16, 3, 16, 16),
+    "xcodec": (_xcodec, XcodecTokenizer, 8, 3, 16, 16),
+    "wavtokenizer": (_wavtokenizer, WavTokenizerTokenizer, 8, 1, 16, 8),
 }
 
 
@@ -103,6 +145,7 @@ def test_adapters_are_registered_without_importing_the_libraries():
     types = tokenizer_types()
     assert types["encodec"] is EncodecTokenizer and types["dac"] is DacTokenizer
     assert types["mimi"] is MimiTokenizer and types["AutoencoderOobleck"] is OobleckTokenizer
+    assert types["xcodec"] is XcodecTokenizer and types["wavtokenizer"] is WavTokenizerTokenizer
     import subprocess
     import sys
 
@@ -185,6 +228,16 @@ def test_codebook_options_change_the_codes_and_bitrate(folders, tone):
         load_tokenizer(folders["encodec"], bandwidth=5.0)
     with pytest.raises(ConfigError, match="num_quantizers=4"):
         load_tokenizer(folders["mimi"], num_quantizers=4)
+
+
+def test_xcodec_bandwidth_picks_a_prefix_of_the_codebooks(folders, tone):
+    low = load_tokenizer(folders["xcodec"], bandwidth=4.0)
+    assert low.num_codebooks == 1 and low.bitrate == 4000.0
+    wave = torch.from_numpy(tone(800, RATE))
+    full = load_tokenizer(folders["xcodec"]).encode_codes(wave)
+    assert full.shape == (100, 3) and torch.equal(low.encode_codes(wave)[:, 0], full[:, 0])
+    with pytest.raises(ConfigError, match="bandwidth=8.0"):
+        load_tokenizer(folders["xcodec"], bandwidth=8.0)
 
 
 def test_oobleck_vae_is_a_continuous_tokenizer_equal_to_diffusers(folders, tone):

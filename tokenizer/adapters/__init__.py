@@ -1,11 +1,20 @@
 """Adapters that put other libraries' audio codecs on the `Tokenizer` interface.
 
-Importing this package registers the families (`encodec`, `dac`, `mimi` from `transformers`;
+Importing this package registers the families (`encodec`, `dac`, `mimi`, `xcodec`,
+`wavtokenizer` from `transformers`;
 `AutoencoderOobleck` from `diffusers`) without importing either library: each adapter imports
 its library when a model is built or loaded, so `import sonotok.tokenizer` stays light.
 """
 
 from .diffusers_vae import OobleckTokenizer
 from .transformers_codecs import DacTokenizer, EncodecTokenizer, MimiTokenizer
+from .transformers_codecs_extra import WavTokenizerTokenizer, XcodecTokenizer
 
-__all__ = ["DacTokenizer", "EncodecTokenizer", "MimiTokenizer", "OobleckTokenizer"]
+__all__ = [
+    "DacTokenizer",
+    "EncodecTokenizer",
+    "MimiTokenizer",
+    "OobleckTokenizer",
+    "WavTokenizerTokenizer",
+    "XcodecTokenizer",
+]

@@ -23,12 +23,13 @@ class TransformersCodec(LibraryCodec):
     """Shared by the three: facts from the model config, per-clip codes → embeddings."""
 
     model_class_name: str  # the transformers class this family wraps
+    rate_field = "sampling_rate"  # the config field holding the sample rate
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model.eval()
         config = model.config
-        self.rate = int(config.sampling_rate)
+        self.rate = int(getattr(config, self.rate_field))
         self.channels = int(getattr(config, "audio_channels", 1))
 
     codebook_size = property(lambda self: int(self.model.config.codebook_size))
