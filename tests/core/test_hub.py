@@ -300,12 +300,15 @@ def test_every_loader_passes_the_hub_options(
     fake_hub.calls.clear()
     pipe = EnhancementPipeline.from_pretrained("owner/enhancement", **HUB)
     assert isinstance(pipe.model, TokenizerDenoiser)
-    (pipeline_repo, first), (tokenizer_repo, second) = fake_hub.calls
+    (pipeline_repo, first), *tokenizer_calls = fake_hub.calls
     assert pipeline_repo == "owner/enhancement" and "tokenizer/*" in first["allow_patterns"]
     assert {k: first[k] for k in HUB} == HUB
-    # the pipeline's revision does not apply to the tokenizer's repository; the rest does
-    assert tokenizer_repo == "owner/tokenizer"
-    assert {k: second[k] for k in HUB} == {**HUB, "revision": None}
+    # load_tokenizer reads the tokenizer's config.json alone first (to pick its family), then
+    # the family loads it; the pipeline's revision does not apply to that repository, the rest does
+    assert [repo for repo, _ in tokenizer_calls] == ["owner/tokenizer"] * len(tokenizer_calls)
+    assert tokenizer_calls[0][1]["allow_patterns"] == ["config.json"]
+    for _, second in tokenizer_calls:
+        assert {k: second.get(k) for k in HUB} == {**HUB, "revision": None}
 
 
 def test_a_hub_loader_offline_names_hf_download(fake_hub):
