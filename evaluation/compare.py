@@ -5,7 +5,8 @@ Protocol (per tokenizer, every clip read at a common 16 kHz):
 
 - reconstruction: encode → decode back to 16 kHz (what `Tokenizer.reconstruct` and
   `sonotok eval reconstruct` do), scored by the toolkit's own metrics — speech clips: PESQ
-  (wide band), STOI, mel and STFT distance; other domains: mel and STFT distance;
+  (wide band), STOI, speaker similarity (resemblyzer), DNSMOS P.835 of the reconstruction,
+  mel and STFT distance; other domains: mel and STFT distance;
 - understanding: each clip's latents mean-pooled (X-ARES), then stratified k-fold linear probe
   (LayerNorm → Linear, the X-ARES schedule) and weighted kNN accuracy per labelled task
   (default: the domain, i.e. the data suite's first sub-folder);
@@ -15,10 +16,15 @@ Protocol (per tokenizer, every clip read at a common 16 kHz):
 Resumable: each (tokenizer × clip) result is appended to ``OUT/cache/<tokenizer>.jsonl`` as soon
 as it is computed (keyed by clip id and audio digest); a rerun skips them. A tokenizer that
 fails to load or a clip that fails is one error line; the rest finish.
+
+Many GPUs (``accelerate launch``): process ``rank`` of ``world`` takes every ``world``-th clip of
+each tokenizer and appends to its own ``cache/<tokenizer>-<hash>.<rank>.jsonl``; after a
+barrier the main process merges every cache file, runs the probes and writes the outputs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -47,6 +53,7 @@ from .probe import (
     predict,
     train_linear_probe,
 )
+from .quality import SpeakerSimilarity, dnsmos
 from .reconstruct import match_length
 from .report import pick_examples
 from .spectral import mel_distance, stft_distance
@@ -64,15 +71,28 @@ __all__ = [
 ]
 
 COMPARE_RATE = 16000
-SPEECH_METRICS = ("pesq", "stoi", "mel_distance", "stft_distance")
+SPEECH_METRICS = (
+    "pesq", "stoi", "speaker_similarity", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
+    "mel_distance", "stft_distance",
+)  # fmt: skip
+# model-based (resemblyzer, DNSMOS): `speech_quality=False` skips them, the table leaves them out
+MODEL_METRICS = ("speaker_similarity", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
 GENERAL_METRICS = ("mel_distance", "stft_distance")
 SPEECH_DOMAINS = ("speech",)
 NUM_EXAMPLES = 3
 
 
-def clip_metrics(reference: torch.Tensor, estimate: torch.Tensor, domain: str | None) -> dict:
-    """The paper's reconstruction metrics of one 16 kHz clip: speech gets PESQ and STOI too.
-    The same functions `sonotok eval reconstruct` uses, so values match it."""
+@functools.cache
+def _speaker_similarity() -> SpeakerSimilarity:
+    return SpeakerSimilarity("cpu")  # small; one instance per process (its weights load once)
+
+
+def clip_metrics(
+    reference: torch.Tensor, estimate: torch.Tensor, domain: str | None, speech_quality: bool = True
+) -> dict:
+    """The paper's reconstruction metrics of one 16 kHz clip: speech gets PESQ and STOI too,
+    and (with `speech_quality`) speaker similarity and the reconstruction's DNSMOS. The same
+    functions `sonotok eval reconstruct` and the quality toolkit use, so values match them."""
     scores = {
         "mel_distance": mel_distance(estimate, reference, COMPARE_RATE),
         "stft_distance": stft_distance(estimate, reference, COMPARE_RATE),
@@ -80,7 +100,18 @@ def clip_metrics(reference: torch.Tensor, estimate: torch.Tensor, domain: str | 
     if domain in SPEECH_DOMAINS:
         scores["pesq"] = pesq_wb(reference, estimate, COMPARE_RATE)
         scores["stoi"] = stoi(reference, estimate, COMPARE_RATE)
+        if speech_quality:
+            scores["speaker_similarity"] = _speaker_similarity()(reference, estimate, COMPARE_RATE)
+            scores.update(dnsmos(estimate, COMPARE_RATE))
     return scores
+
+
+def _needs_rerun(row: dict | None, digest: str, speech_quality: bool) -> bool:
+    """A clip is computed again when not cached, changed, or cached without a metric asked for."""
+    if row is None or row.get("digest") != digest:
+        return True
+    missing = not set(MODEL_METRICS) <= set(row["metrics"])
+    return speech_quality and row.get("domain") in SPEECH_DOMAINS and missing
 
 
 # ---- naming and the per-tokenizer cache ---------------------------------------------------
@@ -102,11 +133,21 @@ def display_names(models: Sequence[str]) -> list[str]:
     return [s if short.count(s) == 1 else str(m) for s, m in zip(short, models)]
 
 
-def cache_path(out_dir: Path, model: str) -> Path:
-    """One JSONL per tokenizer, named by its table name and a hash of where it came from."""
+def cache_path(out_dir: Path, model: str, rank: int | None = None) -> Path:
+    """One JSONL per tokenizer, named by its table name and a hash of where it came from;
+    process `rank` of a multi-process run appends to its own `<name>.<rank>.jsonl`."""
     where = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else model
     digest = hashlib.sha1(where.encode()).hexdigest()[:8]
-    return out_dir / "cache" / f"{_safe(Path(model).name or model)}-{digest}.jsonl"
+    suffix = "" if rank is None else f".{rank}"
+    return out_dir / "cache" / f"{_safe(Path(model).name or model)}-{digest}{suffix}.jsonl"
+
+
+def cache_files(out_dir: Path, model: str) -> list[Path]:
+    """Every cache file of one tokenizer: the one-process file, then each rank's."""
+    base = cache_path(out_dir, model)
+    found = base.parent.glob(base.stem + ".*.jsonl")
+    ranks = {int(p.suffixes[-2][1:]): p for p in found if p.suffixes[-2][1:].isdigit()}
+    return [base, *(ranks[r] for r in sorted(ranks))]
 
 
 def read_cache(path: Path) -> dict[str, dict]:
@@ -124,6 +165,22 @@ def read_cache(path: Path) -> dict[str, dict]:
     return rows
 
 
+def cached_rows(paths: Sequence[Path]) -> dict[str, list[dict]]:
+    """Rows of several cache files (runs with other numbers of processes write other files),
+    every file's row of a clip id kept, in file order."""
+    rows: dict[str, list[dict]] = {}
+    for path in paths:
+        for key, row in read_cache(path).items():
+            rows.setdefault(key, []).append(row)
+    return rows
+
+
+def pick_row(rows: list[dict], digest: str) -> dict | None:
+    """The last cached row of a clip computed from the current audio, else None."""
+    current = [r for r in rows if r.get("digest") == digest]
+    return current[-1] if current else None
+
+
 def append_row(path: Path, row: dict) -> None:
     """Append one finished result and flush it to disk (what a rerun skips)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +196,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_clip(tokenizer, item: Item, reference: torch.Tensor) -> tuple[dict, torch.Tensor]:
+def run_clip(
+    tokenizer, item: Item, reference: torch.Tensor, speech_quality: bool = True
+) -> tuple[dict, torch.Tensor]:
     """Encode, decode (each timed), score; returns (the cache row, the 16 kHz reconstruction)."""
     device = tokenizer.device
     _sync(device)
@@ -159,7 +218,7 @@ def run_clip(tokenizer, item: Item, reference: torch.Tensor) -> tuple[dict, torc
         "seconds": n / COMPARE_RATE,
         "encode_s": encoded - start,
         "decode_s": done - encoded,
-        "metrics": clip_metrics(reference, estimate, item.domain),
+        "metrics": clip_metrics(reference, estimate, item.domain, speech_quality),
         "embedding": latents.float().mean(0).cpu().tolist(),
     }
     return row, estimate
@@ -266,24 +325,29 @@ def _run_tokenizer(
     examples: set[str],
     say: Callable[[str], None],
     progress: bool,
+    speech_quality: bool = True,
+    rank: int | None = None,
 ) -> None:
-    """Every clip not in the cache: compute, append to the cache, keep example audio."""
-    path = cache_path(out_dir, result.model)
-    cached = read_cache(path)
+    """Every clip not in the cache: compute, append to the cache (this rank's own file in a
+    multi-process run), keep example audio."""
+    path = cache_path(out_dir, result.model, rank)
+    cached = cached_rows(cache_files(out_dir, result.model))
     warmed = False
     with _bar(len(items), result.name, progress) as bar:
         for item in items:
             try:
                 digest = item.digest()
-                row = cached.get(item.id)
-                if row is None or row.get("digest") != digest:
+                row = pick_row(cached.get(item.id, []), digest)
+                if _needs_rerun(row, digest, speech_quality):
                     reference = item.load(COMPARE_RATE)
                     if not warmed:  # first call pays one-time set-up; keep it out of the RTF
                         tokenizer.decode(
                             tokenizer.encode(reference[:COMPARE_RATE], sample_rate=COMPARE_RATE)
                         )
                         warmed = True
-                    row, estimate = run_clip(tokenizer, item, reference)
+                    row, estimate = run_clip(
+                        tokenizer, item, reference, speech_quality=speech_quality
+                    )
                     row["digest"] = digest
                     if item.id in examples:
                         folder = out_dir / "audio"
@@ -308,6 +372,53 @@ def _run_tokenizer(
             bar.update(1)
 
 
+def _shard_summary(out_dir: Path, rank: int) -> Path:
+    return out_dir / "cache" / f"shard.{rank}.json"
+
+
+def _share_shard(
+    results: list[TokenizerResult],
+    items: Sequence[Item],
+    out_dir: Path,
+    rank: int,
+    world: int,
+    barrier: Callable[[], None] | None,
+) -> None:
+    """Each process records what it did (clips computed, errors, the audio digest of each row);
+    after the barrier the main process gathers every rank's rows from the cache files, in the
+    suite's order, so its results are what one process would have computed."""
+    summary = {
+        r.model: {
+            "computed": r.computed,
+            "errors": r.errors,
+            "digests": {row["id"]: row["digest"] for row in r.rows},
+        }
+        for r in results
+    }
+    path = _shard_summary(out_dir, rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(summary))
+    os.replace(partial, path)
+    if barrier is not None:
+        barrier()
+    if rank != 0:
+        return
+    others = [json.loads(_shard_summary(out_dir, r).read_text()) for r in range(1, world)]
+    for result in results:
+        if result.failed:  # a load failure is the same on every process: reported once
+            continue
+        digests = {row["id"]: row["digest"] for row in result.rows}
+        for other in others:
+            done = other.get(result.model, {})
+            result.computed += done.get("computed", 0)
+            result.errors += done.get("errors", [])
+            digests.update(done.get("digests", {}))
+        cached = cached_rows(cache_files(out_dir, result.model))
+        picked = (pick_row(cached.get(it.id, []), digests.get(it.id, "")) for it in items)
+        result.rows = [row for row in picked if row is not None]
+
+
 def compare(
     models: Sequence[str],
     items: Sequence[Item],
@@ -320,11 +431,19 @@ def compare(
     loader: Callable | None = None,
     say: Callable[[str], None] = print,
     progress: bool = True,
-) -> Comparison:
+    speech_quality: bool = True,
+    rank: int = 0,
+    world: int = 1,
+    barrier: Callable[[], None] | None = None,
+) -> Comparison | None:
     """Run the comparison of `models` (folders or hub ids, any registered family) on `items`.
 
     `labels` holds extra tasks {task: {clip id: label}}; "domain" comes from the items.
-    `loader(model, device)` builds a tokenizer (default: `load_tokenizer`)."""
+    `loader(model, device)` builds a tokenizer (default: `load_tokenizer`). `speech_quality`
+    False skips the model-based speech metrics (speaker similarity, DNSMOS: the slowest).
+    Process `rank` of `world` (accelerate) scores every `world`-th clip; `barrier` (accelerate's
+    `wait_for_everyone`) then lets the main process (rank 0) merge and return the comparison;
+    the other ranks return None."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loader = loader or _default_loader
@@ -343,10 +462,21 @@ def compare(
             result.failed = True
             message = f"{name}: cannot load the tokenizer: {err}"
             result.errors.append(message)
-            say(f"error: {message}")
+            if rank == 0:  # every process fails alike; say it once
+                say(f"error: {message}")
             continue
-        _run_tokenizer(result, tokenizer, items, out, examples, say, progress)
+        _run_tokenizer(
+            result, tokenizer, items[rank::world], out, examples, say, progress and rank == 0,
+            speech_quality, rank if world > 1 else None,
+        )  # fmt: skip
         del tokenizer
+    if world > 1:
+        _share_shard(results, items, out, rank, world, barrier)
+    if rank != 0:
+        return None
+    for result in results:
+        if result.failed:
+            continue
         embeddings = {r["id"]: r["embedding"] for r in result.rows}
         for task in tasks:
             result.probes[task] = probe_task(
@@ -374,11 +504,19 @@ def domains_of(comparison: Comparison) -> list[str]:
     return sorted(found, key=lambda d: (d not in SPEECH_DOMAINS, d))
 
 
+def metrics_of(domain: str, comparison: Comparison) -> tuple[str, ...]:
+    """A domain's metric columns; the model-based speech ones only when some clip has them."""
+    if domain not in SPEECH_DOMAINS:
+        return GENERAL_METRICS
+    scored = {m for r in comparison.results for row in r.rows for m in row["metrics"]}
+    return tuple(m for m in SPEECH_METRICS if m not in MODEL_METRICS or m in scored)
+
+
 def columns(comparison: Comparison) -> list[tuple[str, str, str]]:
     """(group, key, header) of every table column, in the paper's order."""
     cols = []
     for domain in domains_of(comparison):
-        metrics = SPEECH_METRICS if domain in SPEECH_DOMAINS else GENERAL_METRICS
+        metrics = metrics_of(domain, comparison)
         cols += [("reconstruction", f"{domain}/{m}", f"{domain} {m}") for m in metrics]
     for task in comparison.tasks:
         cols += [("understanding", f"{task}/{p}", f"{task} {p}") for p in ("linear", "knn")]
@@ -401,8 +539,7 @@ def table_row(result: TokenizerResult, comparison: Comparison) -> dict:
     row["kind"] = "" if not facts else ("discrete" if facts.get("discrete") else "continuous")
     for domain in domains_of(comparison):
         rows = [r for r in result.rows if (r["domain"] or "all") == domain]
-        metrics = SPEECH_METRICS if domain in SPEECH_DOMAINS else GENERAL_METRICS
-        for m in metrics:
+        for m in metrics_of(domain, comparison):
             row[f"{domain}/{m}"] = _mean([r["metrics"].get(m, math.nan) for r in rows])
     for task in comparison.tasks:
         probe = result.probes.get(task, {})

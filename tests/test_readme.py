@@ -154,7 +154,14 @@ RULES: tuple[Rule, ...] = (
         creates=("compare-corpus/clips/dataset_dict.json",),
     ),
     Rule(r"^python -c .*save_pretrained\('runs/compare-tiny'\)", creates=("runs/compare-tiny",)),
-    Rule(r"^sonotok compare compare-corpus/clips", creates=("runs/compare/report.html",)),
+    Rule(
+        r"^sonotok compare compare-corpus/clips",
+        extra="--no-speech-quality",
+        creates=("runs/compare/report.html",),
+    ),
+    Rule(
+        r"^accelerate launch --multi_gpu --num_processes 4 -m sonotok\.cli compare", skip=NEEDS_GPUS
+    ),
     Rule(r"^python - <<'EOF'\nimport datasets", creates=("data/toy-latents/dataset_info.json",)),
     Rule(
         r"^python -c .*save_pretrained\('runs/tiny-tokenizer'\)", creates=("runs/tiny-tokenizer",)

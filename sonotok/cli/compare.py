@@ -25,11 +25,13 @@ def register(subparsers) -> None:
         "compare",
         help="compare tokenizers: reconstruction, probe accuracy and cost in one table",
         description="Compare several tokenizers the way the DashengTokenizer paper does: "
-        "reconstruction per domain at 16 kHz (speech: PESQ, STOI, mel/STFT distance; other "
-        "domains: mel/STFT distance), linear and kNN probe accuracy per labelled task, and "
-        "cost (parameters, frame rate, bitrate or latent values/s, encode/decode real-time "
-        "factor). Writes DIR/results.csv, results.md and report.html; per-clip results are "
-        "cached under DIR/cache so --resume skips finished work.",
+        "reconstruction per domain at 16 kHz (speech: PESQ, STOI, speaker similarity, DNSMOS, "
+        "mel/STFT distance; other domains: mel/STFT distance), linear and kNN probe accuracy "
+        "per labelled task, and cost (parameters, frame rate, bitrate or latent values/s, "
+        "encode/decode real-time factor). Writes DIR/results.csv, results.md and report.html; "
+        "per-clip results are cached under DIR/cache so --resume skips finished work. Several "
+        "GPUs: `accelerate launch --multi_gpu --num_processes N -m sonotok.cli compare ...` "
+        "splits the clips between the processes.",
     )
     parser.add_argument("data", help=DATA_HELP)
     parser.add_argument(
@@ -54,6 +56,12 @@ def register(subparsers) -> None:
         "--folds", type=options.positive_int, default=3, help="probe folds (default: 3)"
     )
     parser.add_argument("--split", help="split of a dataset with several")
+    parser.add_argument(
+        "--no-speech-quality",
+        dest="speech_quality",
+        action="store_false",
+        help="skip the model-based speech metrics (speaker similarity, DNSMOS): the slowest",
+    )
     add_device_option(parser)
     add_output_options(parser, overwrite="discard the cached results in DIR and start over")
     add_resume_option(parser, checkpoint=False)
@@ -95,15 +103,23 @@ def run(args) -> int:
     tasks = [] if args.tasks.strip() == "none" else [t for t in args.tasks.split(",") if t]
     labels = _labels(args.labels, tasks)
 
+    import torch
+    from accelerate import PartialState
+
     from sonotok.core.options import resolve_device
     from sonotok.evaluation.compare import compare
     from sonotok.evaluation.compare_report import write_outputs
     from sonotok.evaluation.data import discover
 
-    device = resolve_device(args.device)
-    if args.overwrite and cache.exists():
+    # Like `extract`: processes of `accelerate launch` share the clips; without GPUs (or with
+    # --device cpu) they coordinate over gloo on the CPU.
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    device = state.device if state.num_processes > 1 else resolve_device(args.device)
+    state.wait_for_everyone()  # every process checked the folder before the main one clears it
+    if args.overwrite and cache.exists() and state.is_main_process:
         shutil.rmtree(cache)
         shutil.rmtree(out / "audio", ignore_errors=True)
+    state.wait_for_everyone()
     items = discover(args.data, split=args.split)
     if not items:
         raise ConfigError(f"{args.data}: holds no audio; pass a folder with audio files")
@@ -111,7 +127,11 @@ def run(args) -> int:
     comparison = compare(
         args.model, items, out, tasks=tasks, labels=labels, device=device,
         folds=args.folds, say=lambda line: print(line, file=sys.stderr),
+        speech_quality=args.speech_quality, rank=state.process_index,
+        world=state.num_processes, barrier=state.wait_for_everyone,
     )  # fmt: skip
+    if comparison is None:  # not the main process: its clips are in the cache
+        return 0
     comparison.notes.append(
         f"{len(items)} clips of {args.data} at 16 kHz on {device}; probes: {args.folds}-fold "
         "linear (X-ARES schedule) and kNN accuracy on mean-pooled latents."

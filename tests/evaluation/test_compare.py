@@ -17,9 +17,10 @@ import torch
 
 import sonotok.evaluation.compare as compare_module
 from sonotok.cli import main
-from sonotok.evaluation.compare import compare, probe_task, read_cache
+from sonotok.evaluation.compare import compare, probe_task, read_cache, table_row
 from sonotok.evaluation.data import discover
 from sonotok.evaluation.probe import ProbeConfig
+from sonotok.evaluation.quality import SpeakerSimilarity, dnsmos
 from sonotok.evaluation.reconstruct import evaluate_reconstruction, tokenizer_reconstructor
 from sonotok.evaluation.speech import pesq_wb
 from sonotok.tokenizer.interface import load_tokenizer
@@ -81,7 +82,7 @@ def run(tmp_path_factory, suite, toy_dirs, tiny_tokenizer_dir, dac_dir):
     discrete, a transformers codec) and one that does not exist."""
     out = tmp_path_factory.mktemp("compare")
     models = [MINI, tiny_tokenizer_dir, *toy_dirs, dac_dir, str(out / "missing")]
-    argv = ["compare", str(suite), "-o", str(out), "--device", "cpu"]
+    argv = ["compare", str(suite), "-o", str(out), "--device", "cpu", "--no-speech-quality"]
     code = main(argv + [x for m in models for x in ("--model", m)])
     with open(out / "results.csv") as f:
         rows = {r["model"]: r for r in csv.DictReader(f)}
@@ -161,18 +162,18 @@ def test_resume_after_interruption_skips_finished_clips(tmp_path, suite, toy_dir
     calls = []
     real = compare_module.run_clip
 
-    def counting(tokenizer, item, reference):
+    def counting(tokenizer, item, reference, **kwargs):
         if len(calls) == 4 and not hasattr(counting, "interrupted"):
             counting.interrupted = True
             raise KeyboardInterrupt  # the run dies after 4 finished clips
         calls.append(item.id)
-        return real(tokenizer, item, reference)
+        return real(tokenizer, item, reference, **kwargs)
 
     monkeypatch.setattr(compare_module, "run_clip", counting)
     with pytest.raises(KeyboardInterrupt):
-        compare(toy_dirs, items, tmp_path, progress=False)
+        compare(toy_dirs, items, tmp_path, progress=False, speech_quality=False)
     finished = list(calls)
-    comparison = compare(toy_dirs, items, tmp_path, progress=False)
+    comparison = compare(toy_dirs, items, tmp_path, progress=False, speech_quality=False)
     redone = calls[len(finished) :]
     assert not set(redone[:5]) & set(finished)  # framed: only the clips it had not finished
     assert len(redone) == 2 * 9 - 4
@@ -188,9 +189,100 @@ def test_a_bad_clip_is_one_error_and_the_rest_finish(tmp_path, suite, toy_dirs):
     (data / "sound" / "broken.wav").write_bytes(b"RIFF not really a wave file")
     lines = []
     comparison = compare(toy_dirs[:1], discover(data), tmp_path / "out", tasks=[],
-                         say=lines.append, progress=False)  # fmt: skip
+                         say=lines.append, progress=False, speech_quality=False)  # fmt: skip
     assert len(lines) == 1 and "broken.wav" in lines[0] and lines[0].startswith("error: ")
     assert len(comparison.results[0].rows) == 3
+
+
+def _small_suite(root: Path, suite: Path) -> Path:
+    """One speech and one music clip of the module suite."""
+    for domain, clip in (("speech", "c1.wav"), ("music", "c0.wav")):
+        (root / domain).mkdir(parents=True)
+        (root / domain / clip).write_bytes((suite / domain / clip).read_bytes())
+    return root
+
+
+def test_speech_quality_metrics_match_the_toolkit(tmp_path, suite, toy_dirs):
+    """Speaker similarity and DNSMOS in the CSV are the quality toolkit's values of the clip."""
+    data, out = _small_suite(tmp_path / "data", suite), tmp_path / "out"
+    argv = ["compare", str(data), "--model", toy_dirs[1], "-o", str(out), "--tasks", "none"]
+    assert main(argv + ["--device", "cpu"]) == 0
+    with open(out / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    wave = torch.from_numpy(sf.read(data / "speech" / "c1.wav", dtype="float32")[0])
+    estimate = load_tokenizer(toy_dirs[1]).reconstruct(wave, sample_rate=16000)
+    similarity = SpeakerSimilarity()(wave, estimate)
+    assert np.isfinite(similarity)
+    assert float(row["speech/speaker_similarity"]) == pytest.approx(similarity, rel=1e-4)
+    expected = dnsmos(estimate)
+    for key in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"):
+        assert 1 <= expected[key] <= 5
+        assert float(row[f"speech/{key}"]) == pytest.approx(expected[key], rel=1e-4)
+    assert "music/dnsmos_ovrl" not in row and float(row["music/mel_distance"]) > 0
+
+
+def test_sharded_run_merges_to_the_one_process_table(tmp_path, suite, toy_dirs):
+    """Ranks 0 and 1 of 2 (simulated one after the other) give the one-process table; each
+    rank wrote its own cache file; a one-process rerun then finds every clip cached."""
+    items = discover(suite)
+    common = dict(tasks=["domain"], progress=False, speech_quality=False)
+    single = compare(toy_dirs, items, tmp_path / "one", **common)
+    sharded = tmp_path / "two"
+    ranks = dict(world=2, barrier=lambda: None)
+    assert compare(toy_dirs, items, sharded, rank=1, **ranks, **common) is None
+    merged = compare(toy_dirs, items, sharded, rank=0, **ranks, **common)
+    assert sorted(p.name.split(".")[-2] for p in (sharded / "cache").glob("coded-*.jsonl")) == [
+        "0", "1"
+    ]  # fmt: skip
+    assert len(read_cache(next((sharded / "cache").glob("coded-*.1.jsonl")))) == 4  # 9 clips / 2
+    timing = ("encode_rtf", "decode_rtf")
+    for one, two in zip(single.results, merged.results):
+        assert [r["id"] for r in two.rows] == [it.id for it in items]
+        assert two.computed == 9 and not two.errors
+        a, b = table_row(one, single), table_row(two, merged)
+        assert {k: v for k, v in a.items() if k not in timing} == pytest.approx(
+            {k: v for k, v in b.items() if k not in timing}, nan_ok=True
+        )
+        assert b["domain/linear"] == a["domain/linear"] and b["encode_rtf"] > 0
+    rerun = compare(toy_dirs, items, sharded, **common)
+    assert [r.computed for r in rerun.results] == [0, 0]
+    assert all(len(r.rows) == 9 for r in rerun.results)
+
+
+def test_labels_file_and_dataset_column_tasks(tmp_path, suite, toy_dirs):
+    """--labels FILE (csv id,label) names a task; a dataset column is one too."""
+    from datasets import Audio, Dataset
+
+    from sonotok.cli.compare import _labels
+    from sonotok.evaluation.compare import task_labels
+
+    items = discover(suite)
+    labels_csv = tmp_path / "labels.csv"
+    lines = "".join(f"{it.id},{i % 2}\n" for i, it in enumerate(items))
+    labels_csv.write_text("id,parity\n" + lines)
+    labels = _labels(str(labels_csv), ["parity"])
+    assert task_labels(items, "parity", labels) == {it.id: str(i % 2) for i, it in enumerate(items)}
+    out = tmp_path / "out"
+    argv = ["compare", str(suite), "--model", toy_dirs[0], "-o", str(out), "--device", "cpu"]
+    argv += ["--no-speech-quality", "--tasks", "domain,parity", "--labels", str(labels_csv)]
+    assert main(argv) == 0
+    with open(out / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert 0 <= float(row["parity/linear"]) <= 1 and 0 <= float(row["parity/knn"]) <= 1
+    clips = sorted(suite.glob("*/*.wav"))[:7]
+    Dataset.from_dict(
+        {
+            "audio": [{"bytes": p.read_bytes(), "path": None} for p in clips],
+            "colour": ["red", "blue"] * 3 + [""],  # the last clip has no label: left out
+        }
+    ).cast_column("audio", Audio(decode=False)).save_to_disk(str(tmp_path / "ds"))
+    found = task_labels(discover(tmp_path / "ds"), "colour", {})
+    assert sorted(found.values()) == ["blue"] * 3 + ["red"] * 3
+    argv = ["compare", str(tmp_path / "ds"), "--model", toy_dirs[0], "-o", str(tmp_path / "o2")]
+    assert main(argv + ["--device", "cpu", "--no-speech-quality", "--tasks", "colour"]) == 0
+    with open(tmp_path / "o2" / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert 0 <= float(row["colour/knn"]) <= 1 and row["clips"] == "7"
 
 
 def test_cli_refuses_a_finished_folder_without_resume(run, suite, tiny_tokenizer_dir):
