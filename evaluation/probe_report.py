@@ -129,7 +129,7 @@ def run_probe(
 
 
 def _write_json(path: Path, value) -> None:
-    from sonotok.core.sources import write_json
+    from sonotok.core.io import write_json
 
     write_json(path, value)
 
@@ -142,7 +142,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
     import matplotlib.pyplot as plt
 
     from sonotok.core.audio import atomic_path
-    from sonotok.core.sources import publish
+    from sonotok.core.io import publish
 
     n = len(classes)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)

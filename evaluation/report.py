@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sonotok.core.audio import atomic_path
+from sonotok.core.io import atomic_write
 from sonotok.tokenizer import write_audio
 
 from .spectral import log_mel_image
@@ -71,12 +71,7 @@ def _jsonable(value):
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _safe_name(text: str) -> str:
@@ -89,12 +84,12 @@ def save_spectrogram_png(path: Path, db: np.ndarray, vmax: float, range_db: floa
     from matplotlib import image
 
     picture = np.repeat(db[::-1], 2, axis=0)  # 80 bands -> 160 px tall
-    tmp = atomic_path(path)
-    try:
-        image.imsave(tmp, picture, cmap="magma", vmin=vmax - range_db, vmax=vmax, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(
+        path,
+        lambda tmp: image.imsave(
+            tmp, picture, cmap="magma", vmin=vmax - range_db, vmax=vmax, format="png"
+        ),
+    )
 
 
 def _fmt(value, digits: int = 3, signed: bool = False) -> str:

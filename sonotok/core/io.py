@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import secrets
@@ -35,8 +36,10 @@ __all__ = [
     "check_finite",
     "disk_full_error",
     "is_disk_full",
+    "publish",
     "remove_stale_temporaries",
     "umask",
+    "write_json",
 ]
 
 TMP_SUFFIX = ".tmp"
@@ -135,8 +138,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     tmp = atomic_path(path)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~umask())  # writers that recreate the file (safetensors: 0600)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except Exception as err:
         full = disk_full_error(err, path)  # before the partial file is removed and frees space
         tmp.unlink(missing_ok=True)
@@ -147,10 +149,23 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def publish(tmp: Path, path: str | os.PathLike) -> None:
+    """Move a finished temporary file onto `path` with mode `0o666 & ~umask`, whatever mode the
+    writer gave it (safetensors writes 0600)."""
+    os.chmod(tmp, 0o666 & ~umask())
+    os.replace(tmp, path)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
     """Call `write(tmp)` on a temporary sibling of `path`, then rename it onto `path`."""
     with atomic_output(path) as tmp:
         write(tmp)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Indented JSON, written atomically (values JSON cannot hold are written as str)."""
+    text = json.dumps(value, indent=2, default=str) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _pid_running(pid: int) -> bool:

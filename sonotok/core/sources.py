@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import glob
 import io
-import json
 import math
 import os
 from collections.abc import Iterable
@@ -35,7 +34,6 @@ import torch
 from sonotok.core.audio import (
     SAMPLE_RATE,
     AudioInputError,
-    atomic_path,
     audio_info,
     check_sample_rate,
     check_wave,
@@ -756,25 +754,6 @@ def row_name(source: AudioSource, index: int, row: dict) -> str:
     if source.id_column is not None and row.get(source.id_column) is not None:
         return f"row {index} ({source.id_column}={row[source.id_column]})"
     return f"row {index}"
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Move a finished temporary file onto `path` with the usual permissions (the
-    temporary file was created private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Atomic JSON write (temp sibling + rename)."""
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def expand_inputs(

@@ -41,8 +41,8 @@ from tqdm import tqdm
 
 from sonotok.core.audio import AudioInputError, atomic_path
 from sonotok.core.errors import DataError, ModelOutputError
-from sonotok.core.io import check_finite
-from sonotok.core.sources import AudioSource, decode_audio, publish, write_json
+from sonotok.core.io import check_finite, publish, write_json
+from sonotok.core.sources import AudioSource, decode_audio
 from sonotok.tokenizer.config import ConfigError
 
 POOLS = ("none", "mean")

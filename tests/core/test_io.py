@@ -44,7 +44,7 @@ def _write_wav(path):
 
 
 def _write_json(path):
-    from sonotok.core.sources import write_json
+    from sonotok.core.io import write_json
 
     write_json(path, {"a": 1})
 
