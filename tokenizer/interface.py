@@ -336,6 +336,13 @@ class Tokenizer(nn.Module, abc.ABC):
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write config.json (with this family's `model_type`) and the weights to `folder`."""
 
+    @classmethod
+    def claims(cls, name: str) -> bool:
+        """Whether `name` is one of this family's names that has no sonotok config.json: an
+        official release in its own layout (e.g. `zhai-lw/SQCodec:6kbps`) or a short alias.
+        `load_tokenizer` asks each family before falling back to the DashengTokenizer."""
+        return False
+
 
 # Options every family may be given; one that does not support a hint runs without it.
 MEMORY_HINTS = ("chunks_per_pass", "chunk_frames")
@@ -412,10 +419,15 @@ def _model_type(name_or_path: str | os.PathLike, hub_options: dict) -> str | Non
 
 
 def load_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Tokenizer:
-    """Any registered tokenizer from a folder or hub id, by its config.json `model_type`
-    (a hub id or folder without one loads as the DashengTokenizer family)."""
+    """Any registered tokenizer from a folder or hub id, by its config.json `model_type`; a
+    name without one goes to the family that `claims` it (official releases in their own
+    layout, aliases), else loads as the DashengTokenizer family."""
     families = tokenizer_types()
     hub_options = {k: kwargs[k] for k in _HUB_OPTIONS if kwargs.get(k) is not None}
+    if not (Path(name_or_path).expanduser() / "config.json").is_file():
+        for family in families.values():
+            if family.claims(str(name_or_path)):
+                return family.from_pretrained(name_or_path, **kwargs)
     model_type = _model_type(name_or_path, hub_options)
     if model_type is None:
         from .model import AudioTokenizer

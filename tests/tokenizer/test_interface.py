@@ -137,3 +137,24 @@ def test_a_discrete_family_gives_codes_embeddings_and_decodes_either(tone):
     assert batch.shape == (2, 50, 160) and torch.equal(batch[1], codes)
     with pytest.raises(ValueError, match="continuous tokenizer"):
         FramedTokenizer().encode_codes(wave)
+
+
+def test_a_family_claims_official_names_without_a_config(tmp_path, monkeypatch):
+    """Official releases in their own layout (no sonotok config.json) reach the family that
+    claims the name; a saved folder with config.json still goes by its model_type."""
+    calls = []
+
+    def claims(cls, name):
+        return name.startswith("toy-release:")
+
+    def from_release(cls, name, **kwargs):
+        calls.append(name)
+        return FramedTokenizer(hop=80)
+
+    monkeypatch.setattr(FramedTokenizer, "claims", classmethod(claims))
+    monkeypatch.setattr(FramedTokenizer, "from_pretrained", classmethod(from_release))
+    model = load_tokenizer("toy-release:v1")
+    assert calls == ["toy-release:v1"] and model.hop == 80
+    # nobody claims other names: the DashengTokenizer loader reports the missing folder
+    with pytest.raises(Exception, match="no such file or folder"):
+        load_tokenizer(str(tmp_path / "missing"))
