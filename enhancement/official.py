@@ -92,6 +92,7 @@ class DashengDenoiser(HubMixin, nn.Module):
         self.eval()
 
     sample_rate = 16000
+    output_sample_rate = 16000  # the Vocos decoder writes at the input rate
 
     @property
     def hop_samples(self) -> int:

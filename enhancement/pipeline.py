@@ -69,6 +69,11 @@ class TokenizerDenoiser(nn.Module):
         return self.tokenizer.sample_rate
 
     @property
+    def output_sample_rate(self) -> int:
+        """Hz of `synthesize`'s audio (the tokenizer's decoder may write at another rate)."""
+        return self.tokenizer.output_sample_rate
+
+    @property
     def hop_samples(self) -> int:
         return self.tokenizer.hop_samples
 
@@ -135,8 +140,9 @@ class EnhancementPipeline(PushToHubMixin):
     # ---- audio --------------------------------------------------------------------------
     @torch.no_grad()
     def enhance_16k(self, waves: torch.Tensor) -> torch.Tensor:
-        """(C, N) channels at the model rate → (C, N) enhanced (the last partial frame is silent)."""
-        n = waves.shape[-1]
+        """(C, N) channels at the model rate → (C, N') enhanced at its output rate (N' = N when
+        the two rates agree; the last partial frame is silent)."""
+        n = round(waves.shape[-1] * self.model.output_sample_rate / self.sample_rate)
         for c, w in enumerate(waves):
             check_wave(w, f"channel {c}")
         latents = torch.stack(self.model.encode_latents(list(waves.float())))
@@ -167,7 +173,8 @@ class EnhancementPipeline(PushToHubMixin):
         at_model_rate = resample(frames.T, sample_rate, self.sample_rate)  # (C, n), last axis
         enhanced = self.enhance_16k(torch.from_numpy(at_model_rate))
         n = frames.shape[0]
-        y = restore_rate_and_length(enhanced, self.sample_rate, sample_rate, n).numpy().T  # (n, C)
+        rate = self.model.output_sample_rate
+        y = restore_rate_and_length(enhanced, rate, sample_rate, n).numpy().T  # (n, C)
         y = strength * y + (1.0 - strength) * frames
         y = y if x.ndim == 2 else y[:, 0]
         return torch.from_numpy(np.ascontiguousarray(y)) if is_tensor else y

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sonotok.core.audio import write_audio
+from sonotok.core.audio import restore_rate_and_length, write_audio
 from sonotok.tokenizer.interface import Tokenizer
 
 from .data import Example, pad_latents
@@ -67,8 +67,10 @@ def validate(
     if examples[0].noisy.dim() == 1:
         pipe = EnhancementPipeline(TokenizerDenoiser(tokenizer, model), chunk_seconds=None)
         scores: dict[str, list[float]] = {}
+        rates = (tokenizer.sample_rate, tokenizer.output_sample_rate)
         for e in examples:
-            y = pipe.enhance_16k(e.noisy[None])[0]
+            y = pipe.enhance_16k(e.noisy[None])[0]  # back to the clean reference's rate:
+            y = restore_rate_and_length(y, rates[1], rates[0], e.noisy.shape[-1])
             enhanced.append(y)
             for prefix, est in (("noisy", e.noisy), ("enhanced", y)):
                 for k, v in speech_scores(e.clean.numpy(), est.numpy()).items():

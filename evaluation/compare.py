@@ -210,7 +210,7 @@ def run_clip(
     _sync(device)
     done = time.perf_counter()
     n = reference.shape[-1]
-    estimate = restore_rate_and_length(decoded, tokenizer.sample_rate, COMPARE_RATE, n)
+    estimate = restore_rate_and_length(decoded, tokenizer.output_sample_rate, COMPARE_RATE, n)
     estimate = match_length(estimate.detach().cpu().float(), n, item.name)
     row = {
         "id": item.id,

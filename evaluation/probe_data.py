@@ -127,6 +127,12 @@ def embedded_dataset(
                     "latents (extract without --pool mean)"
                 )
             return data
+        if "codes" in data.features:
+            raise ConfigError(
+                f"{source}: holds only a discrete model's integer codes; probes train on "
+                "continuous latents: extract with --features codes,latents (or latents), or "
+                "probe the audio itself"
+            )
     from sonotok.defaults import model_or_default
 
     model = model_or_default(model, "tokenizer")  # audio and no tokenizer named: the default

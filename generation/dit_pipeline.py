@@ -63,7 +63,7 @@ class DiTPipeline(TextToAudioPipeline):
         self.config = config or PipelineConfig(text_encoder=text_encoder.name_or_path)
         if tokenizer is not None:
             self.config.frame_rate = float(tokenizer.frame_rate)
-            self.config.sample_rate = int(tokenizer.sample_rate)
+            self.config.sample_rate = int(tokenizer.output_sample_rate)  # of the audio it writes
             if tokenizer.latent_dim != dit.config.latent_dim:
                 raise GenerationError(
                     f"tokenizer latents have {tokenizer.latent_dim} channels but the DiT expects "

@@ -323,11 +323,11 @@ class TextToAudioPipeline(PushToHubMixin, abc.ABC):
         samples [start, end) generated and every other frame kept from the encoded clip."""
         if "seconds" in kwargs:
             raise GenerationError("seconds= does not apply here: the clip sets the length")
-        hop = self.tokenizer.hop_samples
+        hop = self.tokenizer.output_hop_samples  # `audio` is at config.sample_rate, the output's
         frames = math.ceil(total / hop)
         n = audio.shape[1]
         clip = torch.nn.functional.pad(audio, (0, math.ceil(n / hop) * hop - n))
-        encoded = self.tokenizer.encode(clip.to(self.device))
+        encoded = self.tokenizer.encode(clip.to(self.device), sample_rate=self.config.sample_rate)
         known = encoded.new_zeros(len(prompts), frames, encoded.shape[-1])
         width = min(frames, encoded.shape[1])
         known[:, :width] = encoded[:, :width]

@@ -7,10 +7,14 @@ and saving `config.json` with that `model_type`: `load_tokenizer(folder)` then b
 every command works on it.
 
 A family implements four things: its facts (`sample_rate`, `frame_rate`, `latent_dim`, and for
-a discrete one `codebook_size` / `num_codebooks`), `encode_waves` (1-D waves at its own rate →
+a discrete one `codebook_size` / `num_codebooks`; `output_sample_rate` if its decoder writes at
+another rate), `encode_waves` (1-D waves at its own rate →
 per-clip latents), `decode_latents` (a (B, T, D) batch → audio) and `from_pretrained` /
 `save_pretrained`. Input handling (one wave, a padded batch with a mask, a list; resampling;
 checks), output packing, `reconstruct` and exact output lengths come from the base class.
+A discrete family adds `codes_waves` and `embed_codes`, and, when its decoder needs a per-clip
+choice besides the codes (UniCodec's domain), `code_option_names` + `code_options`: code
+files record those options and `decode(codes, **options)` takes them back.
 """
 
 from __future__ import annotations
@@ -63,8 +67,10 @@ class Tokenizer(nn.Module, abc.ABC):
 
     Shapes: `encode` takes one wave (N,) → (T, D); a padded batch (B, N) with an optional
     `attention_mask` (B, N) → (B, T, D), zero past each clip's own T; or a list of (N_i,) → list
-    of (T_i, D). `decode` takes (T, D), (B, T, D) or a list and returns audio at `sample_rate`
-    (T · hop samples). Discrete families also take integer codes (T, K) / (B, T, K) in `decode`.
+    of (T_i, D). `decode` takes (T, D), (B, T, D) or a list and returns audio at
+    `output_sample_rate` (T · output_hop_samples; the input rate unless the family writes at
+    another rate, as NeuCodec's 16 kHz in / 24 kHz out). Discrete families also take integer
+    codes (T, K) / (B, T, K) in `decode`.
     """
 
     #: `features=` names `encode` accepts; the first is the default (decodable) one.
@@ -87,6 +93,12 @@ class Tokenizer(nn.Module, abc.ABC):
         """Width D of the continuous latents (for a discrete family: of the code embeddings)."""
 
     @property
+    def output_sample_rate(self) -> int:
+        """Hz of the audio `decode` writes (default: `sample_rate`; a family that reads and
+        writes at different rates overrides it)."""
+        return self.sample_rate
+
+    @property
     def codebook_size(self) -> int | None:
         """Codes per codebook for a discrete family; None for a continuous one."""
         return None
@@ -96,6 +108,14 @@ class Tokenizer(nn.Module, abc.ABC):
         return None
 
     @property
+    def codebook_sizes(self) -> tuple[int, ...] | None:
+        """Codes per codebook, one per codebook (a family whose codebooks differ, as
+        SemantiCodec's semantic and acoustic ones, overrides it); None for a continuous one."""
+        if not self.is_discrete:
+            return None
+        return (self.codebook_size,) * self.num_codebooks
+
+    @property
     def is_discrete(self) -> bool:
         return self.codebook_size is not None
 
@@ -103,6 +123,11 @@ class Tokenizer(nn.Module, abc.ABC):
     def hop_samples(self) -> int:
         """Samples per latent frame at `sample_rate`."""
         return round(self.sample_rate / self.frame_rate)
+
+    @property
+    def output_hop_samples(self) -> int:
+        """Samples per latent frame in `decode`'s output (at `output_sample_rate`)."""
+        return round(self.output_sample_rate / self.frame_rate)
 
     @property
     def bitrate(self) -> float | None:
@@ -133,14 +158,17 @@ class Tokenizer(nn.Module, abc.ABC):
 
     def describe(self) -> dict:
         """The facts as a JSON-able dict (for reports, metadata and the comparison table)."""
+        sizes = self.codebook_sizes
         return {
             "model_type": getattr(self, "model_type", type(self).__name__),
             "sample_rate": self.sample_rate,
+            "output_sample_rate": self.output_sample_rate,
             "frame_rate": self.frame_rate,
             "latent_dim": self.latent_dim,
             "discrete": self.is_discrete,
             "codebook_size": self.codebook_size,
             "num_codebooks": self.num_codebooks,
+            "codebook_sizes": None if sizes is None else list(sizes),
             "bitrate": self.bitrate,
             "parameters": sum(p.numel() for p in self.parameters()),
         }
@@ -152,12 +180,26 @@ class Tokenizer(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) latents → (B, T · hop_samples) audio."""
+        """(B, T, D) latents → (B, T · output_hop_samples) audio at `output_sample_rate`."""
 
     # ---- what a discrete family adds ------------------------------------------------------
     # `encode` gives every family's continuous latents (for a discrete family: the embeddings
     # of its codes), which is what heads, probes and extraction use; the codes themselves come
     # from `encode_codes`, and `decode` takes either.
+    #
+    # Per-clip decode options: a family whose decoder needs a per-clip choice besides the codes
+    # (UniCodec's domain) lists its names in `code_option_names` and returns the clip's values
+    # from `code_options`; `encode_codes(..., return_options=True)` hands them out with the
+    # codes, code files record them (`sonotok.core.codes.CodeFile.decode_options`), and
+    # `decode(codes, **options)` passes them back to `decode_latents`, so decoding is exact.
+    #: names of the per-clip options `code_options` returns (and `decode_latents` takes)
+    code_option_names: tuple[str, ...] = ()
+
+    def code_options(self, wave: torch.Tensor, codes: torch.Tensor) -> dict[str, str | int | float]:
+        """The decode options of one clip: its 1-D wave at `sample_rate` and its (T, K) codes →
+        {name in `code_option_names`: str or finite number}; none by default."""
+        return {}
+
     def codes_waves(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
         """1-D waves at `sample_rate` → [(T_i, K)] int64 codes (discrete families)."""
         raise ConfigError(f"{type(self).__name__} is a continuous tokenizer: it has no codes")
@@ -263,20 +305,27 @@ class Tokenizer(nn.Module, abc.ABC):
         audio: AudioInput,
         attention_mask: torch.Tensor | None = None,
         sample_rate: int | None = None,
-    ) -> torch.Tensor | list[torch.Tensor]:
+        return_options: bool = False,
+    ) -> torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor | list[torch.Tensor], dict | list]:
         """Audio → integer codes of a discrete family: (N,) → (T, K); (B, N) → (B, T, K) (zero
-        past each clip's own T); list → list. `decode` turns them back into audio."""
+        past each clip's own T); list → list. `decode` turns them back into audio. With
+        `return_options`, (codes, options): each clip's `code_options` dict (one dict for one
+        wave, else a list), for `decode(codes, **options)`."""
         if not self.is_discrete:
             raise ConfigError(f"{type(self).__name__} is a continuous tokenizer: it has no codes")
         waves, kind, _ = self.prepare_audio(audio, attention_mask, sample_rate or self.sample_rate)
-        return self.pack(self.codes_waves(waves), kind)
+        codes = self.codes_waves(waves)
+        if not return_options:
+            return self.pack(codes, kind)
+        options = [self.code_options(w, c) for w, c in zip(waves, codes)]
+        return self.pack(codes, kind), options[0] if kind == "single" else options
 
     @torch.no_grad()
     def decode(
         self, latents: torch.Tensor | Sequence[torch.Tensor], **options
     ) -> torch.Tensor | list[torch.Tensor]:
-        """Latents (or codes) → audio at `sample_rate`: (T, D) → (T·hop,); (B, T, D) → (B, T·hop);
-        a list → a list. Integer input is a discrete family's codes (T, K) / (B, T, K), decoded
+        """Latents (or codes) → audio at `output_sample_rate`: (T, D) → (T·hop,); (B, T, D) →
+        (B, T·hop) with hop = `output_hop_samples`; a list → a list. Integer input is a discrete family's codes (T, K) / (B, T, K), decoded
         through `embed_codes`. `options` go to the family's `decode_latents`."""
         if isinstance(latents, (list, tuple)):
             return [self.decode(z, **options) for z in latents]
@@ -311,7 +360,7 @@ class Tokenizer(nn.Module, abc.ABC):
         waves, kind, lengths = self.prepare_audio(audio, attention_mask, rate)
         latents = self.encode_waves(waves, self.feature_names[0])
         outputs = [
-            restore_rate_and_length(self.decode(z), self.sample_rate, rate, n)
+            restore_rate_and_length(self.decode(z), self.output_sample_rate, rate, n)
             for z, n in zip(latents, lengths)
         ]
         if kind != "batch":
@@ -392,7 +441,7 @@ def tokenizer_types() -> dict[str, type[Tokenizer]]:
 def _import_builtin_families() -> None:
     # the DashengTokenizer family, and the adapters around transformers' codecs and diffusers'
     # VAE (they import those libraries only when a model is built)
-    from . import adapters, model  # noqa: F401
+    from . import adapters, model, semanticodec, sqcodec, unicodec  # noqa: F401
 
 
 _HUB_OPTIONS = ("revision", "cache_dir", "token", "local_files_only")

@@ -12,15 +12,18 @@ import sys
 from typing import TYPE_CHECKING
 
 from sonotok.cli.common import (
+    CODES,
+    CODES_HELP,
     Job,
     add_features_option,
     add_format_option,
     add_model_options,
     add_output_options,
     add_resume_option,
-    choose_features,
+    check_feature,
     choose_model,
     encode_files,
+    feature_choices,
     open_tokenizer,
 )
 from sonotok.core import options
@@ -38,6 +41,12 @@ EXTRACT_HELP = """\
 Encode every row of an audio dataset once and store the latents as a dataset that trainers
 load with `datasets.load_from_disk(OUT)`: column `latents` (T, D) per row (or `embedding`
 (D,) with --pool mean), `num_frames`, and every other source column (captions, labels, ids).
+A discrete model (EnCodec, DAC, SQCodec, UniCodec, ...) stores its integer codes by default
+(with --pool mean: the codes' embeddings; codes cannot be averaged): column `codes` (T, K)
+(int16; int32 for codebooks over 32768 codes) and, for families whose decoder needs per-clip
+options (UniCodec's domain), `decode_options` (JSON text). `--features codes,latents` adds
+the codes' embeddings as `latents`; `--features latents` stores those only.
+OUT/extract.json records the model's codebook size and count, frame rate and bitrate.
 
 SOURCE is a folder of audio files, a folder written by `Dataset.save_to_disk`, a local data
 folder/file `datasets.load_dataset` reads (parquet, csv, jsonl, audiofolder), or a hub id.
@@ -55,12 +64,14 @@ examples:
   sonotok extract my_dataset_dir --split train --audio-column audio -o latents/train --resume
   accelerate launch --multi_gpu --num_processes 4 -m sonotok.cli extract org/dataset -o latents/ds --dtype bf16
   sonotok extract esc50/ --features semantic --pool mean -o embeddings/esc50
+  sonotok extract clips/ --model facebook/encodec_24khz --features codes,latents -o codes/clips
 """
 
 EMBED_HELP = """\
 Embed audio files: one output per input, mirroring folders. With --pool mean (default)
 each file gives one (D,) vector; with --pool none the frame-level (T, D) sequence at 25 Hz.
-Written as .safetensors (tensor "embedding" + metadata) or .npy.
+Written as .safetensors (tensor "embedding" + metadata) or .npy. A discrete model's
+embeddings are its codes' continuous embeddings (its codes: `sonotok encode`).
 
 examples:
   sonotok embed clips/ -o emb/ --features semantic
@@ -68,8 +79,8 @@ examples:
 """
 
 
-def _add_feature_options(p: argparse.ArgumentParser, default_pool: str) -> None:
-    add_features_option(p, "which latents")
+def _add_feature_options(p: argparse.ArgumentParser, default_pool: str, codes: str = "") -> None:
+    add_features_option(p, "which latents", codes)
     p.add_argument(
         "--pool",
         default=default_pool,
@@ -103,11 +114,33 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _extract_config(args, features: str):
+def _choose_columns(args, model) -> tuple[str | None, bool] | None:
+    """extract's --features: comma-separated `codes` and/or one kind of continuous latents
+    (default: a discrete model's codes, else — and with --pool mean, which cannot average
+    codes — the model's default latents) → (the continuous features or None, whether codes
+    are extracted); None after printing why not."""
+    names = [n.strip() for n in (args.features or "").split(",") if n.strip()]
+    names = names or [feature_choices(model, codes=args.pool != "mean")[0]]
+    continuous = [n for n in names if n != CODES]
+    problems = [p for n in names if (p := check_feature(n, model, True, args.model))]
+    if len(continuous) > 1:
+        problems.append(
+            f"--features {args.features}: one kind of continuous latents per extraction "
+            f"(and codes for a discrete model); pick one of {', '.join(continuous)}"
+        )
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        return None
+    return (continuous[0] if continuous else None), CODES in names
+
+
+def _extract_config(args, features: str | None, codes: bool = False):
     from sonotok.extraction.extract import ExtractConfig
 
     return ExtractConfig(
         output=args.output,
+        codes=codes,
+        latents=features is not None,
         features=features,
         pool=args.pool,
         latent_dtype=args.latent_dtype,
@@ -160,11 +193,11 @@ def run_extract(args) -> int:
     if loaded is None:
         return 2
     model, folder = loaded
-    features = choose_features(args, model)
-    if features is None:
+    columns = _choose_columns(args, model)
+    if columns is None:
         return 2
     try:
-        config = _extract_config(args, features)
+        config = _extract_config(args, *columns)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -276,7 +309,11 @@ def register(subparsers) -> None:
         action="store_true",
         help="folder SOURCE: add a 'label' column holding each file's first sub-folder",
     )
-    _add_feature_options(p, default_pool="none")
+    _add_feature_options(
+        p,
+        default_pool="none",
+        codes=CODES_HELP + "; both columns: --features codes,latents",
+    )
     p.add_argument(
         "--latent-dtype",
         default="float32",

@@ -8,4 +8,6 @@
 - `io`: the one atomic-write helper (umask permissions, stale-temporary cleanup, DiskFullError)
   and `check_finite`, which every model output passes before it is written.
 - `latents`: `LatentFile`, the latent file format (save / load / validate against a model).
+- `codes`: `CodeFile`, its sibling for a discrete tokenizer's integer codes, and `load_encoded`
+  (either file, told apart by content).
 """

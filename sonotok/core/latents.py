@@ -203,8 +203,7 @@ class LatentFile:
             )
         if self.num_samples is not None:
             rate = self.sample_rate or model.sample_rate
-            expected = self.num_samples / rate * model.frame_rate
-            if abs(expected - frames) > FRAME_TOLERANCE:
+            if frames_mismatch(model, self.num_samples, rate, frames):
                 raise AudioInputError(
                     f"{self.name}: metadata num_samples={self.num_samples} at {rate} Hz "
                     f"({self.num_samples / rate:.2f} s) does not match its {frames} latent frames "
@@ -218,6 +217,17 @@ class LatentFile:
                 f"(else pass --model {self.model})"
             )
         return None
+
+
+def frames_mismatch(model, num_samples: int, rate: int, frames: int) -> bool:
+    """Whether `frames` is more than FRAME_TOLERANCE away from both duration × frame rate and
+    the model's own `num_latent_frames` (where it has one: SemantiCodec pads to whole 0.16 s
+    patch columns plus one, up to 9 frames more than the duration)."""
+    expected = [num_samples / rate * model.frame_rate]
+    count = getattr(model, "num_latent_frames", None)
+    if callable(count):
+        expected.append(count(max(1, round(num_samples * model.sample_rate / rate))))
+    return all(abs(e - frames) > FRAME_TOLERANCE for e in expected)
 
 
 def _positive_int(text: str | None, key: str, path: Path) -> int | None:

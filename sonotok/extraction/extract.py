@@ -40,6 +40,7 @@ import torch
 from tqdm import tqdm
 
 from sonotok.core.audio import AudioInputError, atomic_path
+from sonotok.core.codes import code_dtype
 from sonotok.core.errors import DataError, ModelOutputError
 from sonotok.core.io import check_finite, publish, write_json
 from sonotok.core.sources import AudioSource, decode_audio
@@ -62,6 +63,7 @@ PLAN_KEYS = (
     "pool",
     "latent_dtype",
     "shard_size",
+    "columns",
 )
 # What makes latents of one run comparable with another's: the same weights, held in the
 # same dtypes, giving the same width and frame rate.
@@ -98,10 +100,19 @@ class ExtractConfig:
     model_name: str = ""
     model_folder: str = ""  # folder the weights were read from: hashed to identify them
     source_info: dict = field(default_factory=dict)
+    codes: bool = False  # a discrete model's integer codes in a `codes` column
+    latents: bool = True  # the continuous `features` in a `latents` (or `embedding`) column
 
     def __post_init__(self):
         if self.pool not in POOLS:
             raise ConfigError(f"pool={self.pool!r}; choose one of {POOLS}")
+        if not (self.codes or self.latents):
+            raise ConfigError("nothing to extract: ask for codes, latents or both")
+        if self.codes and self.pool == "mean":
+            raise ConfigError(
+                "--pool mean averages continuous latents; integer codes cannot be averaged: "
+                "extract codes with --pool none"
+            )
         if self.latent_dtype not in LATENT_DTYPES:
             raise ConfigError(
                 f"latent dtype {self.latent_dtype!r}; choose one of {tuple(LATENT_DTYPES)}"
@@ -111,6 +122,14 @@ class ExtractConfig:
 
 
 # ---- planning -----------------------------------------------------------------------------
+def planned(plan: dict, key: str):
+    """A plan's value of one of PLAN_KEYS; plans written before codes could be extracted
+    have no `columns`: theirs were the latents (or embedding) and num_frames."""
+    if key == "columns" and key not in plan:
+        return ["embedding" if plan.get("pool") == "mean" else "latents", "num_frames"]
+    return plan.get(key)
+
+
 def shard_ranges(num_rows: int, shard_size: int) -> list[tuple[int, int]]:
     """Row ranges [start, stop) of consecutive shards covering `num_rows`."""
     return [(a, min(a + shard_size, num_rows)) for a in range(0, num_rows, shard_size)]
@@ -160,23 +179,47 @@ def dropped_columns(source: AudioSource) -> list[str]:
     )
 
 
-def output_features(source: AudioSource, latent_dim: int, config: ExtractConfig):
+def new_columns(config: ExtractConfig, decode_options: bool = False) -> list[str]:
+    """The columns extraction adds, in order: `codes` (and `decode_options` where the family
+    records per-clip decode options), `latents` or `embedding` (--pool mean), `num_frames`."""
+    names = ["codes"] if config.codes else []
+    names += ["decode_options"] if config.codes and decode_options else []
+    if config.latents:
+        names.append("embedding" if config.pool == "mean" else "latents")
+    return [*names, "num_frames"]
+
+
+def output_features(
+    source: AudioSource,
+    latent_dim: int,
+    config: ExtractConfig,
+    codebooks: tuple[int, int] | None = None,
+    decode_options: bool = False,
+):
     """Features of the latent dataset: the source's columns (less an Audio column), then
+    `codes` (None, K) in the smallest integer type for the codebook size (`codebooks` = (K,
+    codebook size); with `decode_options`, a JSON string column of each clip's options),
     `latents` (None, D) — or `embedding` (D,) with --pool mean — and `num_frames`."""
     from datasets import Array2D, Features, List, Value
 
     carried = {k: v for k, v in source.dataset.features.items() if k not in dropped_columns(source)}
-    new = "embedding" if config.pool == "mean" else "latents"
-    clash = [c for c in (new, "num_frames") if c in carried]
+    added = new_columns(config, decode_options)
+    clash = [c for c in added if c in carried]
     if clash:
         raise ConfigError(
             f"the source already has column(s) {clash}; remove or rename them before extracting"
         )
+    if config.codes:
+        count, size = codebooks
+        stored = str(code_dtype(size)).removeprefix("torch.")
+        carried["codes"] = Array2D(shape=(None, count), dtype=stored)
+        if decode_options:
+            carried["decode_options"] = Value("string")
     dtype = "uint16" if config.latent_dtype == "bfloat16" else config.latent_dtype
-    if config.pool == "mean":
-        carried[new] = List(Value(dtype), length=latent_dim)
-    else:
-        carried[new] = Array2D(shape=(None, latent_dim), dtype=dtype)
+    if config.latents and config.pool == "mean":
+        carried["embedding"] = List(Value(dtype), length=latent_dim)
+    elif config.latents:
+        carried["latents"] = Array2D(shape=(None, latent_dim), dtype=dtype)
     carried["num_frames"] = Value("int32")
     return Features(carried)
 
@@ -332,6 +375,11 @@ def encode_batch(model, waves: list[torch.Tensor], features: str) -> list[torch.
     return model.encode(waves, features=features)
 
 
+def encode_codes_batch(model, waves: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[dict]]:
+    """The codes call of a discrete model, one place: per clip (T, K) codes and decode options."""
+    return model.encode_codes(waves, return_options=True)
+
+
 class Extractor:
     """Runs the shards one process owns; `finalize` (main process, after all) writes the
     index files that make OUT a dataset."""
@@ -344,13 +392,23 @@ class Extractor:
             raise ConfigError(
                 f"features={config.features!r}; this tokenizer gives {', '.join(names)}"
             )
+        if config.codes and not model.is_discrete:
+            raise ConfigError(
+                f"{config.model_name or type(model).__name__} is a continuous tokenizer: it has "
+                "no codes; extract its latents"
+            )
         self.model = model
         self.source = source
         self.config = config
         self.out = Path(config.output)
         self.num_rows = len(source.dataset)
         self.ranges = shard_ranges(self.num_rows, config.shard_size)
-        self.features = output_features(source, model.latent_dim, config)
+        codebooks = (model.num_codebooks, model.codebook_size) if config.codes else None
+        self.decode_options = bool(config.codes and model.code_option_names)
+        self.columns = new_columns(config, self.decode_options)
+        self.features = output_features(
+            source, model.latent_dim, config, codebooks, self.decode_options
+        )
         self.rank = 0
 
     # -- plan / resume --------------------------------------------------------------------
@@ -376,8 +434,29 @@ class Extractor:
             "num_rows": self.num_rows,
             "num_shards": len(self.ranges),
             "source_listing": self.listing[0],
+            "columns": self.columns,
+            **self.codebook_facts(),
             "settings": info,
         }
+
+    def codebook_facts(self) -> dict:
+        """What a reader of the codes needs (discrete models): family, codebook size and count,
+        bitrate, and with a codes column its storage type and decode option names."""
+        model = self.model
+        if not model.is_discrete:
+            return {}
+        facts = {
+            "model_type": getattr(model, "model_type", type(model).__name__),
+            "codebook_size": model.codebook_size,
+            "codebook_sizes": list(model.codebook_sizes),
+            "num_codebooks": model.num_codebooks,
+            "tokens_per_second": model.frame_rate * model.num_codebooks,
+            "bitrate": model.bitrate,
+        }
+        if self.config.codes:
+            facts["code_dtype"] = str(code_dtype(model.codebook_size)).removeprefix("torch.")
+            facts["code_option_names"] = list(model.code_option_names)
+        return facts
 
     def prepare(self) -> None:
         """Check or write the plan (main process only; others wait). A refused resume
@@ -391,7 +470,7 @@ class Extractor:
                     f"{self.out}: already holds an extraction; pass --resume to continue it or "
                     "--overwrite to start again"
                 )
-            changed = [k for k in PLAN_KEYS if old.get(k) != plan.get(k)]
+            changed = [k for k in PLAN_KEYS if planned(old, k) != plan.get(k)]
             if changed:
                 raise ConfigError(
                     f"{self.out}: was extracted with different settings ({', '.join(changed)}: "
@@ -531,27 +610,64 @@ class Extractor:
             [r[2] for r in results if r[2] is not None],
         )
 
-    def _encode_shard(self, shard: DecodedShard, bar: tqdm, clock: dict) -> dict[int, tuple]:
-        """Row position in shard → (stored latents, frame count)."""
+    def _encode_rows(self, waves: list[torch.Tensor], names: list[str]) -> list[dict]:
+        """Waves → per row {column: stored value, "num_frames": T}; a row whose model output
+        must not be stored (NaN/inf latents, codes outside the codebook) gets the
+        ModelOutputError naming it (`names`) in its place."""
+        rows: list[dict] = [{} for _ in waves]
+        if self.config.codes:
+            codes, options = encode_codes_batch(self.model, waves)
+            size = self.model.codebook_size
+            sizes = torch.tensor(self.model.codebook_sizes)  # each codebook's own range
+            for row, c, o in zip(rows, codes, options):
+                row["num_frames"] = c.shape[0]
+                row["codes"] = c.to(code_dtype(size)).cpu().numpy()
+                row["decode_options"] = json.dumps(o, sort_keys=True)
+                if c.numel() and not ((c >= 0).all() and (c.cpu() < sizes).all()):
+                    row["error"] = f"codes outside [0, {sizes.tolist()}) (a model bug)"
+        if self.config.latents:
+            if self.config.codes and self.config.features == self.model.feature_names[0]:
+                with torch.no_grad():  # `encode` is the codes' embeddings: no second encoding
+                    device = self.model.device
+                    latents = [self.model.embed_codes(c[None].to(device))[0] for c in codes]
+            else:
+                latents = encode_batch(self.model, waves, self.config.features)
+            for row, z in zip(rows, latents):
+                row["num_frames"], row["latents"] = z.shape[0], z
+        out = []
+        for row, name in zip(rows, names):
+            if "error" in row:
+                out.append(ModelOutputError(f"{name}: {row['error']}"))
+                continue
+            if "latents" in row:
+                try:
+                    check_finite(row["latents"], "latents", name)
+                except ModelOutputError as err:  # NaN/inf output: an error row, never stored
+                    out.append(err)
+                    continue
+                z = row["latents"].mean(0) if self.config.pool == "mean" else row["latents"]
+                row["latents"] = to_storage(z, self.config.latent_dtype)
+            out.append(row)
+        return out
+
+    def _encode_shard(self, shard: DecodedShard, bar: tqdm, clock: dict) -> dict[int, dict]:
+        """Row position in shard → {new column: stored value, "num_frames": frame count}."""
         present = [i for i, w in enumerate(shard.waves) if w is not None]
         lengths = [shard.waves[i].shape[-1] for i in present]
         max_samples = int(self.config.max_batch_seconds * self.model.sample_rate)
-        out: dict[int, np.ndarray] = {}
+        out: dict[int, dict] = {}
         for batch in make_batches(
             lengths, self.config.batch_size, max_samples, self.config.bucketing
         ):
             rows = [present[j] for j in batch]
-            latents = encode_batch(self.model, [shard.waves[i] for i in rows], self.config.features)
-            for i, z in zip(rows, latents):
-                try:
-                    check_finite(z, "latents", f"row {shard.start + i}")
-                except ModelOutputError as err:  # NaN/inf output: an error row, never stored
-                    shard.errors.append({"index": shard.start + i, "error": str(err)})
-                    tqdm.write(f"error: {err}", file=sys.stderr)
+            names = [f"row {shard.start + i}" for i in rows]
+            encoded = self._encode_rows([shard.waves[i] for i in rows], names)
+            for i, row in zip(rows, encoded):
+                if isinstance(row, ModelOutputError):  # an error row, never stored
+                    shard.errors.append({"index": shard.start + i, "error": str(row)})
+                    tqdm.write(f"error: {row}", file=sys.stderr)
                     continue
-                frames = z.shape[0]
-                z = z.mean(0) if self.config.pool == "mean" else z
-                out[i] = (to_storage(z, self.config.latent_dtype), frames)
+                out[i] = row
             clock["audio"] += sum(shard.seconds[i] for i in rows)
             bar.update(len(rows))
             elapsed = time.perf_counter() - clock["start"]
@@ -572,9 +688,15 @@ class Extractor:
         if names:
             rows = self.source.dataset.select_columns(names).with_format("arrow")[start:stop]
             columns = [rows.column(n).take(index) for n in names]
-        new_name = "embedding" if self.config.pool == "mean" else "latents"
-        columns.append(latent_column([encoded[i][0] for i in keep], schema.field(new_name).type))
-        columns.append(pa.array([int(encoded[i][1]) for i in keep], pa.int32()))
+        for name in self.columns:
+            key = "latents" if name == "embedding" else name
+            values = [encoded[i][key] for i in keep]
+            if name == "decode_options":
+                columns.append(pa.array(values, pa.string()))
+            elif name == "num_frames":
+                columns.append(pa.array([int(v) for v in values], pa.int32()))
+            else:
+                columns.append(latent_column(values, schema.field(name).type))
         columns = [
             c.cast(schema.field(i).type) if c.type != schema.field(i).type else c
             for i, c in enumerate(columns)
@@ -593,7 +715,7 @@ class Extractor:
             "process": self.rank,
             "rows": len(keep),
             "seconds_of_audio": sum(shard.seconds),
-            "latent_frames": int(sum(encoded[i][1] for i in keep)),
+            "latent_frames": int(sum(encoded[i]["num_frames"] for i in keep)),
             "errors": shard.errors,
         }
         write_json(self.marker(shard.k), summary)

@@ -75,3 +75,30 @@ def test_bad_files_name_the_file(tiny_pipeline, tmp_path):
     with pytest.raises(AudioInputError, match="short.wav.*too short"):
         tiny_pipeline.enhance_file(tmp_path / "short.wav", tmp_path / "out.wav")
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_tokenizer_writing_at_another_rate_keeps_rate_and_length(tone):
+    """The toy `toy-upsampled` tokenizer reads 8 kHz and writes 16 kHz: the enhanced audio is
+    resampled from its output rate, so with an identity denoiser (residual, zero-initialised)
+    the input comes back at its own rate and length."""
+    import importlib.util
+    from pathlib import Path
+
+    from sonotok.enhancement import (
+        DenoiserConfig,
+        EnhancementPipeline,
+        LatentDenoiser,
+        TokenizerDenoiser,
+    )
+
+    spec = importlib.util.spec_from_file_location(
+        "sonotok_test_toy_enhance", Path(__file__).parents[1] / "tokenizer" / "toy.py"
+    )
+    toy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toy)
+    tokenizer = toy.UpsampledTokenizer()
+    denoiser = LatentDenoiser(DenoiserConfig.tiny(tokenizer.latent_dim)).eval()
+    pipe = EnhancementPipeline(TokenizerDenoiser(tokenizer, denoiser), chunk_seconds=None)
+    x = (0.4 * np.sin(2 * np.pi * 300 * np.arange(11025) / 22050)).astype(np.float32)
+    y = pipe.enhance(x, 22050)
+    assert y.shape == x.shape and np.abs(y[500:10000] - x[500:10000]).max() < 1e-2

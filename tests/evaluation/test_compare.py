@@ -302,3 +302,30 @@ def test_report_opens_in_chromium(run):
     for audio in state["audios"]:
         assert Path(unquote(urlparse(audio["src"]).path)).is_file()
         assert audio["error"] is None and audio["duration"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_neucodec_writing_24khz_is_scored_at_16khz(tmp_path, suite):
+    """A tokenizer that reads 16 kHz and writes 24 kHz (a tiny NeuCodec): its reconstruction is
+    resampled from its output rate, so the table holds the toolkit's values of `reconstruct`."""
+    spec = importlib.util.spec_from_file_location(
+        "xcodec2_tiny", Path(__file__).parents[1] / "tokenizer" / "xcodec2_tiny.py"
+    )
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    model = tmp_path / "neucodec"
+    tiny.neucodec().save_pretrained(str(model))
+    data, out = tmp_path / "data", tmp_path / "out"
+    (data / "speech").mkdir(parents=True)
+    (data / "speech" / "c1.wav").write_bytes((suite / "speech" / "c1.wav").read_bytes())
+    argv = ["compare", str(data), "--model", str(model), "-o", str(out), "--tasks", "none"]
+    assert main(argv + ["--device", "cpu", "--no-speech-quality"]) == 0
+    with open(out / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["bitrate"]) == 400 and row["kind"] == "discrete"
+    tokenizer = load_tokenizer(model)
+    assert (tokenizer.sample_rate, tokenizer.output_sample_rate) == (16000, 24000)
+    result, _ = evaluate_reconstruction(discover(data), tokenizer_reconstructor(tokenizer))
+    for scored in result["items"]:
+        for metric in ("mel_distance", "stft_distance"):
+            column = f"{scored['domain']}/{metric}"
+            assert float(row[column]) == pytest.approx(scored[metric], rel=1e-4)

@@ -10,7 +10,12 @@ import torch
 
 from sonotok.core.audio import resample
 from sonotok.tokenizer import AudioTokenizer
-from sonotok.tokenizer.interface import Tokenizer, load_tokenizer, tokenizer_types
+from sonotok.tokenizer.interface import (
+    Tokenizer,
+    load_tokenizer,
+    register_tokenizer,
+    tokenizer_types,
+)
 
 from .toy import FramedTokenizer
 
@@ -139,22 +144,40 @@ def test_a_discrete_family_gives_codes_embeddings_and_decodes_either(tone):
         FramedTokenizer().encode_codes(wave)
 
 
-def test_a_family_claims_official_names_without_a_config(tmp_path, monkeypatch):
+def test_per_clip_decode_options_come_with_the_codes_and_make_decoding_exact(tone):
+    from .toy import CodedTokenizer
+
+    inverted, plain = CodedTokenizer(domain="inverted"), CodedTokenizer()
+    wave = torch.from_numpy(tone(8000, 8000))
+    codes, options = inverted.encode_codes(wave, return_options=True)
+    assert options == {"domain": "inverted"} and inverted.code_option_names == ("domain",)
+    assert not torch.equal(codes, plain.encode_codes(wave))
+    decoded = plain.decode(codes, **options)  # another model instance, told the clip's domain
+    torch.testing.assert_close(decoded, inverted.decode(codes))
+    assert (decoded - wave).abs().max() < 0.05
+    assert (plain.decode(codes) + wave).abs().max() < 0.05  # without it: the negated wave
+    listed, per_clip = inverted.encode_codes([wave, wave[:4000]], return_options=True)
+    assert [c.shape[0] for c in listed] == [50, 25] and per_clip == [{"domain": "inverted"}] * 2
+    assert FramedTokenizer().code_options(wave, codes) == {}  # families without options
+
+
+def test_a_family_claims_official_names_without_a_config(tmp_path):
     """Official releases in their own layout (no sonotok config.json) reach the family that
-    claims the name; a saved folder with config.json still goes by its model_type."""
+    claims the name; names nobody claims still go to the DashengTokenizer loader."""
     calls = []
 
-    def claims(cls, name):
-        return name.startswith("toy-release:")
+    @register_tokenizer("toy-claiming")
+    class Claiming(FramedTokenizer):
+        @classmethod
+        def claims(cls, name):
+            return name.startswith("toy-release:")
 
-    def from_release(cls, name, **kwargs):
-        calls.append(name)
-        return FramedTokenizer(hop=80)
+        @classmethod
+        def from_pretrained(cls, name, **kwargs):
+            calls.append(name)
+            return cls(hop=80)
 
-    monkeypatch.setattr(FramedTokenizer, "claims", classmethod(claims))
-    monkeypatch.setattr(FramedTokenizer, "from_pretrained", classmethod(from_release))
     model = load_tokenizer("toy-release:v1")
-    assert calls == ["toy-release:v1"] and model.hop == 80
-    # nobody claims other names: the DashengTokenizer loader reports the missing folder
+    assert calls == ["toy-release:v1"] and isinstance(model, Claiming) and model.hop == 80
     with pytest.raises(Exception, match="no such file or folder"):
         load_tokenizer(str(tmp_path / "missing"))

@@ -53,9 +53,9 @@ class LibraryCodec(Tokenizer):
         return x.view(1, 1, -1).expand(1, self.channels, -1)
 
     def fit_output(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
-        """(B, C, N') decoder output → (B, frames · hop) mono, trimmed or zero-padded."""
+        """(B, C, N') decoder output → (B, frames · output hop) mono, trimmed or zero-padded."""
         audio = audio.float().mean(1) if audio.dim() == 3 else audio.float()
-        n = frames * self.hop
+        n = frames * self.output_hop_samples
         return torch.nn.functional.pad(audio[..., :n], (0, max(0, n - audio.shape[-1])))
 
     def fit_frames(self, latents: torch.Tensor, num_samples: int) -> torch.Tensor:
