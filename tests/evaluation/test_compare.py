@@ -329,3 +329,43 @@ def test_neucodec_writing_24khz_is_scored_at_16khz(tmp_path, suite):
         for metric in ("mel_distance", "stft_distance"):
             column = f"{scored['domain']}/{metric}"
             assert float(row[column]) == pytest.approx(scored[metric], rel=1e-4)
+
+
+def test_seed_codecs_compare_with_the_toolkits_values(tmp_path, suite):
+    """The seed codecs' tiny parity models (SQCodec, UniCodec) in one comparison: cost facts from
+    the families, reconstruction values equal to the toolkit's on their `reconstruct`."""
+    from sonotok.tokenizer.sqcodec import SQCodecTokenizer
+    from sonotok.tokenizer.sqcodec.configs import config_from_toml
+    from sonotok.tokenizer.unicodec import UnicodecTokenizer
+
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    sq = fixtures / "sqcodec_parity"
+    network = __import__("json").loads((sq / "configs.json").read_text())["6kbps"]
+    config = config_from_toml(network, "6kbps", 16000)
+    models = {
+        "sqcodec": SQCodecTokenizer.from_pretrained(f"{sq}:6kbps", config=config),
+        "unicodec": UnicodecTokenizer.from_pretrained(
+            fixtures / "unicodec_parity" / "official_tiny", domain="speech"
+        ),
+    }
+    names = []
+    for name, model in models.items():
+        model.save_pretrained(tmp_path / name)
+        names += ["--model", str(tmp_path / name)]
+    data, out = _small_suite(tmp_path / "data", suite), tmp_path / "out"
+    argv = ["compare", str(data), *names, "-o", str(out), "--tasks", "none"]
+    assert main(argv + ["--device", "cpu", "--no-speech-quality"]) == 0
+    with open(out / "results.csv") as f:
+        rows = {Path(r["tokenizer"]).name: r for r in csv.DictReader(f)}
+    assert set(rows) == set(models)
+    for name, model in models.items():
+        row = rows[name]
+        assert row["kind"] == "discrete"
+        assert float(row["bitrate"]) == pytest.approx(model.bitrate, rel=1e-4)
+        assert float(row["frame_rate"]) == pytest.approx(model.frame_rate, rel=1e-4)
+        tokenizer = load_tokenizer(tmp_path / name)
+        result, _ = evaluate_reconstruction(discover(data), tokenizer_reconstructor(tokenizer))
+        for scored in result["items"]:
+            for metric in ("mel_distance", "stft_distance"):
+                column = f"{scored['domain']}/{metric}"
+                assert float(row[column]) == pytest.approx(scored[metric], rel=1e-4)
