@@ -122,6 +122,21 @@ RULES: tuple[Rule, ...] = (
         extra=f"{PAPER_TOKENIZER} {TOKENIZER_STEPS}",
         creates=("runs/tokenizer-paper/checkpoints/step_00000002", "runs/tokenizer-paper/model"),
     ),
+    # --- seed codec training
+    Rule(
+        r"^sonotok train codec --config configs/codec/(sq|uni)codec_tiny\.yaml .*my_wavs/",
+        extra=STEPS,
+    ),
+    Rule(
+        r"^sonotok reconstruct my_wavs/ --model runs/sqcodec-tiny/model",
+        creates=("recon-sqcodec",),
+    ),
+    Rule(
+        r"^sonotok train semanticodec --config configs/semanticodec/tiny\.yaml",
+        extra=STEPS,
+        creates=("runs/semanticodec-tiny/model/config.json",),
+    ),
+    Rule(r"^sonotok train codec --config configs/codec/sqcodec_6kbps\.yaml --check"),
     # --- extract, embed, probe
     Rule(r"^sonotok extract clips/", creates=("latents/clips/dataset_info.json",)),
     Rule(r"^sonotok extract my_corpus", creates=("latents/train/dataset_info.json",)),

@@ -22,8 +22,10 @@ from sonotok.core.options import OptionParser
 _COMMAND_MODULES = (
     "sonotok.cli.tokenize",
     "sonotok.cli.train_tokenizer",
+    "sonotok.cli.train_codec",
     "sonotok.cli.corpus",
     "sonotok.cli.train_semantic",
+    "sonotok.cli.train_semanticodec",
     "sonotok.cli.extract",
     "sonotok.cli.probe",
     "sonotok.cli.evaluate",

@@ -186,6 +186,72 @@ def add_check_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# ---- GAN training commands (train tokenizer, train codec) -------------------------------------
+def add_gan_training_options(parser: argparse.ArgumentParser, example: str) -> None:
+    """The options of a crop-GAN training command: --config/--set, --resume,
+    --stop-after-steps, --no-tensorboard, --check."""
+    add_recipe_options(parser, example)
+    add_resume_option(parser)
+    parser.add_argument(
+        "--stop-after-steps",
+        type=options.positive_int,
+        default=None,
+        metavar="N",
+        help="checkpoint and stop after N steps of this invocation (for time-limited jobs; resume later)",
+    )
+    parser.add_argument(
+        "--no-tensorboard", action="store_true", help="do not write TensorBoard logs"
+    )
+    add_check_option(parser)
+
+
+def run_gan_training(
+    args, config_class: type, check: Callable[..., int], train: Callable, what: str
+) -> int:
+    """Load the recipe (--config, --set) as `config_class`, then `check(config)` (--check) or
+    `train(config, resume=..., stop_after_steps=..., log_with=...)`, which imports the trainer
+    (heavy) only then. A SonotokError (config, data, checkpoint, model) is one line, exit 2."""
+    from sonotok.tokenizer.train.config import load_config
+
+    try:
+        config = load_config(config_class, args.config, args.overrides)
+        if args.check:
+            return check(config)
+        result = train(
+            config,
+            resume=args.resume,
+            stop_after_steps=args.stop_after_steps,
+            log_with=None if args.no_tensorboard else "tensorboard",
+        )
+    except SonotokError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if result.model_dir is not None:  # a stop was already reported by the trainer
+        print(f"trained {result.step} steps; {what} saved to {result.model_dir}")
+    return 0
+
+
+def register_gan_training(subparsers, name: str, add_arguments: Callable, run: Callable, **kw):
+    """`sonotok train NAME` (`kw`: help, description, epilog), its options and its runner."""
+    group = command_group(subparsers, "train", TRAIN_HELP)
+    parser = group.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def gan_training_main(
+    argv: list[str] | None, name: str, examples: str, add_arguments: Callable, run: Callable
+) -> int:
+    """Entry point of `python -m sonotok.cli.train_NAME` (e.g. under accelerate launch)."""
+    parser = options.OptionParser(
+        prog=f"sonotok train {name}",
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
 # ---- models ------------------------------------------------------------------------------
 def choose_model(args, kind: str = "tokenizer") -> None:
     """Without --model, set args.model to the default for `kind` (the official model when
@@ -221,28 +287,56 @@ def load_tokenizer(args):
     return model
 
 
-def choose_features(args, model) -> str | None:
-    """--features checked against what `model` offers (its first is the default and the
-    decodable one), or None after printing what it offers."""
-    features = getattr(args, "features", None) or model.feature_names[0]
-    if features not in model.feature_names:
-        print(
-            f"error: --features {features}: {args.model} offers "
-            f"{', '.join(model.feature_names)}; pick one of them",
-            file=sys.stderr,
+# The --features name of a discrete model's integer codes (every other name is continuous).
+CODES = "codes"
+CODES_HELP = (
+    "; a discrete model (EnCodec, DAC, SQCodec, UniCodec, ...) gives its integer codes by "
+    "default (--features codes) and the codes' continuous embeddings with --features latents"
+)
+
+
+def feature_choices(model, codes: bool) -> tuple[str, ...]:
+    """What --features may name for `model`: `codes` first (the default) for a discrete model
+    where the command writes codes, then the model's continuous latents (its first is the
+    default and decodable one)."""
+    names = tuple(model.feature_names)
+    return (CODES, *names) if codes and model.is_discrete else names
+
+
+def check_feature(name: str, model, codes: bool, model_name) -> str | None:
+    """Why --features `name` does not fit `model` (None when it does)."""
+    if name in feature_choices(model, codes):
+        return None
+    offered = ", ".join(feature_choices(model, codes))
+    if name == CODES and model.is_discrete:
+        return f"--features codes: this command writes continuous latents; pick {offered}"
+    if name == CODES:
+        return (
+            f"--features codes: {model_name} is a continuous tokenizer (no codes); pick {offered}"
         )
+    return f"--features {name}: {model_name} offers {offered}; pick one of them"
+
+
+def choose_features(args, model, codes: bool = False) -> str | None:
+    """--features checked against what `model` offers (see `feature_choices`), or None after
+    printing what it offers."""
+    features = getattr(args, "features", None) or feature_choices(model, codes)[0]
+    problem = check_feature(features, model, codes, args.model)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return None
     return features
 
 
-def add_features_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """--features: which of the model's latents; the model checks the name when it loads."""
+def add_features_option(parser: argparse.ArgumentParser, help: str, codes: str = "") -> None:
+    """--features: which of the model's latents; the model checks the name when it loads.
+    `codes` is what the help adds where the command also writes discrete codes."""
     parser.add_argument(
         "--features",
         default=None,
         metavar="NAME",
         help=f"{help}: the model's decodable latents by default (DashengTokenizer: fused; "
-        "or one branch, semantic or acoustic)",
+        f"or one branch, semantic or acoustic){codes}",
     )
 
 
@@ -280,11 +374,13 @@ def plan_jobs(args, extensions: tuple[str, ...], suffix: str) -> tuple[list[Job]
     return jobs, problems, skipped
 
 
-def encode_files(args, suffix: str, what: str, save: Callable) -> int:
+def encode_files(args, suffix: str, what: str, save: Callable, codes: bool = False) -> int:
     """Audio files (args.inputs) → one output each through the tokenizer's encode, for
     encode, embed and reconstruct alike: plans the jobs, loads the model, checks --features
-    (the model's first where a command has no such option), reads and encodes the clips
-    --batch-size at a time; `save(job, clip, latents, model, features)` writes one output.
+    (the model's first where a command has no such option; `codes`: the command also writes
+    a discrete model's codes, its default), reads and encodes the clips --batch-size at a
+    time; `save(job, clip, latents, model, features)` writes one output — with features
+    `codes`, `latents` is the pair (codes (T, K), the clip's decode options).
     Returns the exit code."""
     from sonotok.core.audio import read_clip
     from sonotok.core.sources import AUDIO_EXTENSIONS
@@ -293,15 +389,23 @@ def encode_files(args, suffix: str, what: str, save: Callable) -> int:
     model = load_tokenizer(args)
     if model is None:
         return 2
-    features = choose_features(args, model)
+    features = choose_features(args, model, codes)
     if features is None:
         return 2
+
+    def run_model(waves: list, progress) -> list:
+        if features != CODES:
+            return model.encode(waves, features=features, progress=progress)
+        codes, options = model.encode_codes(waves, return_options=True)
+        if progress is not None:
+            progress(1.0)
+        return list(zip(codes, options))
 
     def process(group: list[Job]) -> None:
         clips = [read_clip(job.source, model.sample_rate) for job in group]
         seconds = sum(len(c.wave) for c in clips) / model.sample_rate
         with audio_progress(seconds, group[0].source.name, f"{what} ") as progress:
-            latents = model.encode([c.wave for c in clips], features=features, progress=progress)
+            latents = run_model([c.wave for c in clips], progress)
         for job, clip, z in zip(group, clips, latents):
             save(job, clip, z, model, features)
 

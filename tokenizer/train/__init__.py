@@ -8,6 +8,9 @@ Generic pieces (no tokenizer specifics):
 Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discriminators`,
 `losses`, `validation`, `trainer` (`CropTrainer`, `train_tokenizer`, on the core's `Trainer`).
 
+Codec recipe (every discrete codec family): `codec_recipe` (settings), `codec`
+(`CodecGANTrainer`, `register_codec_recipe`, `train_codec`), `codec_families` (SQCodec, UniCodec).
+
 Importing this package does not import accelerate or datasets; the trainer does.
 """
 

@@ -226,12 +226,19 @@ def collate_crops(crops: list[Crop]) -> dict:
 
 
 def crop_loader(
-    sources: list[AudioSource], data, seed: int, per_device: int, accelerator, start_position: int
+    sources: list[AudioSource],
+    data,
+    seed: int,
+    per_device: int,
+    accelerator,
+    start_position: int,
+    sample_rate: int = SAMPLE_RATE,
 ) -> torch.utils.data.DataLoader:
     """This process's DataLoader of training crops from global sample `start_position` on.
 
     `data` is a trainer's data settings (sources' weights, segment_samples, silence_db,
     max_attempts, num_workers); every process draws its own shard of the global positions.
+    Crops are read at `sample_rate` (a codec's own rate; 16 kHz for the tokenizer).
     """
     from .sampling import ShardedPositionSampler
 
@@ -242,6 +249,7 @@ def crop_loader(
         seed,
         data.silence_db,
         data.max_attempts,
+        sample_rate,
     )
     sampler = ShardedPositionSampler(
         per_device, accelerator.num_processes, accelerator.process_index, start_position

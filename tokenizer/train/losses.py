@@ -1,5 +1,6 @@
-"""Tokenizer GAN losses: hinge adversarial terms, feature matching, log-mel L1, and the
-semantic alignment term ‖z_sem − z_ac‖² of the DashengTokenizer paper."""
+"""Tokenizer and codec GAN losses: hinge and least-squares adversarial terms, feature matching,
+(multi-scale) log-mel L1, and the semantic alignment term ‖z_sem − z_ac‖² of the
+DashengTokenizer paper."""
 
 from __future__ import annotations
 
@@ -58,3 +59,30 @@ class MelLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(self.log_mel(y), self.log_mel(x))
+
+
+def discriminator_least_squares(real: Outputs, fake: Outputs) -> torch.Tensor:
+    """LS-GAN (HiFi-GAN / DAC): mean over sub-discriminators of mean((1 − D(x))²) + mean(D(G(z))²)."""
+    terms = [(1 - r).square().mean() + f.square().mean() for (r, _), (f, _) in zip(real, fake)]
+    return torch.stack(terms).mean()
+
+
+def generator_least_squares(fake: Outputs) -> torch.Tensor:
+    """LS-GAN: mean over sub-discriminators of mean((1 − D(G(z)))²)."""
+    return torch.stack([(1 - f).square().mean() for f, _ in fake]).mean()
+
+
+class MultiScaleMelLoss(nn.Module):
+    """Mean of `MelLoss` over (n_fft, n_mels) scales, hop n_fft // 4 each (one scale
+    (1024, 100) is Vocos' / UniCodec's mel loss; several are DAC's multi-scale one)."""
+
+    def __init__(self, sample_rate: int, scales: list[tuple[int, int]]):
+        super().__init__()
+        self.losses = nn.ModuleList(MelLoss(sample_rate, n, n // 4, m) for n, m in scales)
+
+    def log_mel(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N) → (B, n_mels, frames) of the first scale (for images)."""
+        return self.losses[0].log_mel(x)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.stack([loss(x, y) for loss in self.losses]).mean()

@@ -125,10 +125,13 @@ class OptimSettings(training.OptimSettings):
 
 
 @dataclass
-class DataSettings:
+class CropDataSettings:
+    """The data section both GAN recipes share: sources, crop lengths (samples at the model's
+    rate), validation crops and the skipping of silent / unreadable items."""
+
     sources: list[SourceConfig] = field(default_factory=list)
     val_sources: list[SourceConfig] = field(default_factory=list)
-    segment_samples: int = 16000 + 4 * HOP_SAMPLES  # 1.16 s training crops (a multiple of 640)
+    segment_samples: int = 16000
     val_items: int = 8
     val_segment_samples: int = 5 * SAMPLE_RATE
     val_speech: bool = False  # also report PESQ / STOI (validation data is speech)
@@ -140,6 +143,16 @@ class DataSettings:
         check_numbers(
             self, "data", positive=("val_items", "max_attempts"), non_negative=("num_workers",)
         )
+
+
+@dataclass
+class DataSettings(CropDataSettings):
+    """Crops at 16 kHz, whole latent frames (multiples of 640 samples)."""
+
+    segment_samples: int = 16000 + 4 * HOP_SAMPLES  # 1.16 s training crops (a multiple of 640)
+
+    def __post_init__(self):
+        super().__post_init__()
         for name in ("segment_samples", "val_segment_samples"):
             value = getattr(self, name)
             if value <= 0 or value % HOP_SAMPLES:
@@ -151,38 +164,71 @@ class DataSettings:
 
 
 @dataclass
-class TrainSettings(training.TrainSettings):
-    """The shared train section, plus validation and media intervals."""
+class GANTrainSettings(training.TrainSettings):
+    """The shared train section, plus validation and media intervals (both GAN recipes)."""
 
-    output_dir: str = "runs/tokenizer"
-    max_steps: int = 1_000_000  # paper
-    batch_size: int = 256  # global: per-device batch × processes × grad_accum (paper: 256)
     checkpoint_every: int = 5000
     audio_every: int = 5000  # audio examples + mel image to TensorBoard (0: never)
-    val_every: int = 10000  # 0: never
+    val_every: int = 5000  # 0: never
 
     def __post_init__(self):
         super().__post_init__()
         check_numbers(self, "train", non_negative=("audio_every", "val_every"))
 
 
-def min_segment_samples(config: TokenizerTrainConfig) -> tuple[int, str]:
-    """The fewest samples a training crop can have, and the setting that asks for them.
+@dataclass
+class TrainSettings(GANTrainSettings):
+    """The GAN train section at the paper's scale."""
 
-    Every STFT of the recipe (the acoustic front end, the mel loss, the enabled spectral
-    discriminators) is centred: it reflect-pads n_fft // 2 samples at each end, which needs
-    more samples than that."""
-    d = config.discriminators
-    needs = {
-        "loss.mel_n_fft": config.loss.mel_n_fft,
-        "the acoustic front end's n_fft": AcousticProjectionConfig().n_fft,
-    }
+    output_dir: str = "runs/tokenizer"
+    max_steps: int = 1_000_000  # paper
+    batch_size: int = 256  # global: per-device batch × processes × grad_accum (paper: 256)
+    val_every: int = 10000  # 0: never
+
+
+def spectral_needs(discriminators: DiscriminatorSettings) -> dict[str, int]:
+    """The n_fft each enabled spectral discriminator needs, by the setting that asks for it."""
+    d, needs = discriminators, {}
     if d.mfd:
         needs["discriminators.mfd_hops (n_fft = 4 × hop)"] = 4 * max(d.mfd_hops)
     if d.mrd:
         needs["discriminators.mrd_n_ffts"] = max(d.mrd_n_ffts)
+    return needs
+
+
+def shortest_crop(needs: dict[str, int]) -> tuple[int, str]:
+    """The fewest samples a crop can have under centred STFTs of these n_fft (each reflect-pads
+    n_fft // 2 samples at both ends, which needs more samples than that), and the reason."""
     name, n_fft = max(needs.items(), key=lambda item: item[1])
     return n_fft // 2 + 1, f"{name} = {n_fft}"
+
+
+def check_crops(config, least: int, reason: str, multiple: int, advice: str) -> None:
+    """ConfigError when data.sources is empty or a crop is shorter than `least` samples; the
+    fix offered rounds up to `multiple`, followed by `advice`."""
+    if not config.data.sources:
+        raise ConfigError(
+            "data.sources is empty; add at least one, e.g. --set 'data.sources=[{path: my_wavs/}]'"
+        )
+    for name in ("segment_samples", "val_segment_samples"):
+        value = getattr(config.data, name)
+        if value < least:
+            fix = math.ceil(least / multiple) * multiple
+            raise ConfigError(
+                f"data.{name}={value} is too short for {reason}: a centred STFT needs at "
+                f"least {least} samples; use data.{name}={fix} or more {advice}"
+            )
+
+
+def min_segment_samples(config: TokenizerTrainConfig) -> tuple[int, str]:
+    """The fewest samples a training crop can have, and the setting that asks for them: every
+    STFT of the recipe (the acoustic front end, the mel loss, the enabled spectral
+    discriminators) is centred."""
+    needs = {
+        "loss.mel_n_fft": config.loss.mel_n_fft,
+        "the acoustic front end's n_fft": AcousticProjectionConfig().n_fft,
+    }
+    return shortest_crop({**needs, **spectral_needs(config.discriminators)})
 
 
 @dataclass
@@ -199,16 +245,4 @@ class TokenizerTrainConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
 
     def __post_init__(self):
-        if not self.data.sources:
-            raise ConfigError(
-                "data.sources is empty; add at least one, e.g. --set 'data.sources=[{path: my_wavs/}]'"
-            )
-        least, reason = min_segment_samples(self)
-        for name in ("segment_samples", "val_segment_samples"):
-            value = getattr(self.data, name)
-            if value < least:
-                fix = math.ceil(least / HOP_SAMPLES) * HOP_SAMPLES
-                raise ConfigError(
-                    f"data.{name}={value} is too short for {reason}: a centred STFT needs at "
-                    f"least {least} samples; use data.{name}={fix} or more (or a smaller n_fft)"
-                )
+        check_crops(self, *min_segment_samples(self), HOP_SAMPLES, "(or a smaller n_fft)")
