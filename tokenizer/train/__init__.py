@@ -6,7 +6,8 @@ Generic pieces (no tokenizer specifics):
 - `sampling`: deterministic, sharded, resumable sample positions.
 
 Tokenizer recipe: `recipe` (settings), `data` (audio sources → crops), `discriminators`,
-`losses`, `validation`, `trainer` (`CropTrainer`, `train_tokenizer`, on the core's `Trainer`).
+`losses`, `validation`, `gan` (`CropTrainer`, `GANTrainer`, on the core's `Trainer`),
+`trainer` (`train_tokenizer`).
 
 Codec recipe (every discrete codec family): `codec_recipe` (settings), `codec`
 (`CodecGANTrainer`, `register_codec_recipe`, `train_codec`), `codec_families` (SQCodec, UniCodec).
