@@ -224,8 +224,10 @@ class CodeFile:
             _check_sizes(sizes, size, tensor.shape[1], path, AudioInputError)
         _check_range(tensor, sizes or (size,) * tensor.shape[1], path, AudioInputError)
         rate = _positive_float(meta.pop("tokens_per_second", None), "tokens_per_second", path)
-        if rate and values["frame_rate"] and not math.isclose(
-            rate, values["frame_rate"] * tensor.shape[1]
+        if (
+            rate
+            and values["frame_rate"]
+            and not math.isclose(rate, values["frame_rate"] * tensor.shape[1])
         ):
             raise AudioInputError(
                 f"{path}: metadata tokens_per_second={rate:g} is not frame_rate × codebooks "

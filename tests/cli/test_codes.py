@@ -196,8 +196,11 @@ def test_bad_code_files_fail_alone_with_one_line_each(models, clips, tmp_path, c
     codes = good.codes.to(torch.int16)
     save_file({"codes": codes.clone().fill_(256)}, str(folder / "1.safetensors"), metadata=meta)
     save_file({"codes": codes.float()}, str(folder / "2.safetensors"), metadata=meta)
-    narrow = {"num_codebooks": "80", "codebook_sizes": ",".join(["256"] * 80),
-              "tokens_per_second": str(good.frame_rate * 80)}  # consistent, but not the model's
+    narrow = {
+        "num_codebooks": "80",
+        "codebook_sizes": ",".join(["256"] * 80),
+        "tokens_per_second": str(good.frame_rate * 80),
+    }  # consistent, but not the model's
     save_file({"codes": codes[:, :80].clone()}, str(folder / "3.safetensors"),
               metadata={**meta, **narrow})  # fmt: skip
     save_file(
