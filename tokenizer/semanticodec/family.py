@@ -21,8 +21,8 @@ Names `load_tokenizer` / `from_pretrained` accept (no config.json needed):
 Load options: `decoder=False` (encoder only: tokens and features, no decoding), `ddim_steps`
 (50), `guidance` (classifier-free guidance scale, 2.0) and `sampler` ("ddim" as the
 reference, or "dpm++": DPM-Solver++, good with 10–20 steps; `sampling.SAMPLERS`) set `decode`'s
-defaults; `decode(..., steps=, guidance=,
-sampler=, generator=)` overrides them per call.
+defaults and are saved by `save_pretrained` (so `--model FOLDER` on the command line decodes
+that way); `decode(..., steps=, guidance=, sampler=, generator=)` overrides them per call.
 
 Inputs: any rate (resampled), mono (average channels first; the reference keeps channel 0), any
 length ≥ 400 samples (one 25 ms fbank frame); each clip is encoded on its own (a mixed-length
@@ -264,16 +264,19 @@ class SemantiCodec(Tokenizer):
         token: str | bool | None = None,
         local_files_only: bool = False,
         decoder: bool = True,
-        ddim_steps: int = 50,
-        guidance: float = 2.0,
-        sampler: str = "ddim",
+        ddim_steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
         overrides: dict | None = None,
     ) -> SemantiCodec:
         """A folder from `save_pretrained`, or an official name (module docstring). `overrides`
-        (config fields, e.g. num_heads) are for reduced models in the official layout."""
+        (config fields, e.g. num_heads) are for reduced models in the official layout. Decode
+        options not given come from the folder's saved ones, else the release's (50 DDIM
+        steps, guidance 2.0)."""
         hub = dict(revision=revision, cache_dir=cache_dir, token=token)
         hub["local_files_only"] = local_files_only
-        options = dict(ddim_steps=ddim_steps, guidance=guidance, sampler=sampler)
+        given = dict(ddim_steps=ddim_steps, guidance=guidance, sampler=sampler)
+        options = {k: v for k, v in given.items() if v is not None}
         official = parse_official_name(str(name_or_path))
         if official is not None:
             source, rate, vocab = official
@@ -295,6 +298,13 @@ class SemantiCodec(Tokenizer):
         model_type = values.pop("model_type", None)
         if model_type != cls.model_type:
             raise ConfigError(f"{where}: model_type {model_type!r} is not 'semanticodec'")
+        saved = values.pop("decode_options", None) or {}
+        if not isinstance(saved, dict) or set(saved) - {"ddim_steps", "guidance", "sampler"}:
+            raise ConfigError(
+                f"{where}: decode_options {saved!r}; expected a dict of ddim_steps, guidance, "
+                "sampler (or remove the key for the release's defaults)"
+            )
+        options = {**saved, **options}
         config = SemantiCodecConfig.from_dict(values, where)
         state = read_weights(folder)
         if not decoder:
@@ -345,6 +355,17 @@ class SemantiCodec(Tokenizer):
         return DecoderConfig.for_token_rate(config.token_rate)
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """config.json (model_type semanticodec) + model.safetensors (centroids included)."""
-        values = {"model_type": self.model_type, **self.config.to_dict()}
+        """config.json (model_type semanticodec, the config and the decode options, so a folder
+        saved with e.g. sampler="dpm++" decodes that way from the command line) +
+        model.safetensors (centroids included)."""
+        options = self.decode_options
+        values = {
+            "model_type": self.model_type,
+            **self.config.to_dict(),
+            "decode_options": {
+                "ddim_steps": options["steps"],
+                "guidance": options["guidance"],
+                "sampler": options["sampler"],
+            },
+        }
         return write_pretrained(folder, values, self.state_dict())

@@ -200,3 +200,24 @@ def test_training_features_equal_inference_and_train_the_acoustic_branch(codec, 
     assert encoder.acoustic_codebook.grad.abs().sum() > 0
     assert encoder.audiomae.patch_embed.weight.grad is None
     codec.zero_grad(set_to_none=True)
+
+
+def test_saved_folder_keeps_its_decode_options(make_codec, tmp_path):
+    """A folder saved with a faster sampler decodes that way when loaded by name alone (the
+    command line's --model); options given at load win; a damaged entry is refused."""
+    import json
+
+    model = make_codec()
+    fast = SemantiCodec(model.config, ddim_steps=12, guidance=1.5, sampler="dpm++")
+    fast.encoder.load_state_dict(model.encoder.state_dict())
+    fast.save_pretrained(tmp_path / "fast")
+    loaded = SemantiCodec.from_pretrained(tmp_path / "fast")
+    assert loaded.decode_options == {"steps": 12, "guidance": 1.5, "sampler": "dpm++"}
+    again = SemantiCodec.from_pretrained(tmp_path / "fast", ddim_steps=3)
+    assert again.decode_options == {"steps": 3, "guidance": 1.5, "sampler": "dpm++"}
+    config = tmp_path / "fast" / "config.json"
+    values = json.loads(config.read_text())
+    values["decode_options"] = {"steps": 3}
+    config.write_text(json.dumps(values))
+    with pytest.raises(ConfigError, match="decode_options"):
+        SemantiCodec.from_pretrained(tmp_path / "fast")
