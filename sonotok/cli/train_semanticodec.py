@@ -1,4 +1,13 @@
-"""`sonotok train semanticodec`: train SemantiCodec's latent diffusion decoder."""
+"""`sonotok train semanticodec`: train SemantiCodec's latent diffusion decoder.
+
+The options and data settings are those of `sonotok train codec` (`data.sources`, --set,
+--resume, --stop-after-steps, --check, --no-tensorboard):
+
+    sonotok train semanticodec --config configs/semanticodec/tiny.yaml \
+        --set "data.sources=[{path: my_wavs/}]"
+    accelerate launch -m sonotok.cli.train_semanticodec --config configs/semanticodec/full.yaml \
+        --set "data.sources=[{path: data/audio/}]"
+"""
 
 from __future__ import annotations
 
@@ -6,59 +15,74 @@ import argparse
 import sys
 
 from sonotok.cli.common import (
-    TRAIN_HELP,
-    add_output_options,
-    add_recipe_options,
-    add_resume_option,
-    command_group,
+    add_gan_training_options,
+    gan_training_main,
+    register_gan_training,
+    report_checks,
+    run_gan_training,
 )
 
-EPILOG = """\
-examples:
-  sonotok train semanticodec --config configs/semanticodec/tiny.yaml -o runs/semanticodec-tiny
-  sonotok train semanticodec --config configs/semanticodec/full.yaml --data data/audio \\
-      --set model.codec=haoheliu/SemantiCodec:100tps-16384 -o runs/semanticodec
-  accelerate launch -m sonotok.cli train semanticodec --config configs/semanticodec/full.yaml
+EXAMPLES = """examples:
+  sonotok train semanticodec --config configs/semanticodec/tiny.yaml \\
+      --set "data.sources=[{path: my_wavs/}]" --set train.output_dir=runs/semanticodec-tiny
+  sonotok train semanticodec --config configs/semanticodec/full.yaml \\
+      --set "data.sources=[{path: data/audio/}]" --set model.codec=haoheliu/SemantiCodec:100tps-16384
+  sonotok train semanticodec --config configs/semanticodec/tiny.yaml \\
+      --set "data.sources=[{path: my_wavs/}]" --resume     # continue the last run
+  accelerate launch -m sonotok.cli.train_semanticodec --config configs/semanticodec/full.yaml \\
+      --set "data.sources=[{path: data/audio/}]"
 
-The codec (encoder + trained decoder) is written to OUTPUT/model (save_pretrained) at every
-checkpoint; load it with `sonotok decode --model OUTPUT/model` or load_tokenizer.
+Output (train.output_dir): model/ (the codec, encoder + trained decoder, save_pretrained; load
+with `sonotok decode --model OUTPUT_DIR/model` or load_tokenizer), checkpoints/step_*/,
+metrics.jsonl, tensorboard/.
 """
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_gan_training_options(parser, "configs/semanticodec/tiny.yaml")
+
+
+def check(config) -> int:
+    """--check: the data sources hold usable 10.24 s crops (the codec is built by training)."""
+    from sonotok.tokenizer.train.data import check_data
+
+    data = config.data
+    checks = check_data(data.sources + data.val_sources, data.segment_samples, data.silence_db)
+    code = report_checks(checks)
+    print(f"  model: {config.model.codec} (decoder_size {config.model.decoder_size} if new)")
+    return code
+
+
+def train(config, **kwargs):
+    from sonotok.tokenizer.semanticodec.train_decoder import train as train_decoder
+
+    return train_decoder(config, **kwargs)
+
+
+def run(args) -> int:
+    from sonotok.tokenizer.semanticodec.train_decoder import DecoderTrainConfig
+
+    return run_gan_training(args, DecoderTrainConfig, check, train, "codec")
+
+
 def register(subparsers) -> None:
-    train = command_group(subparsers, "train", TRAIN_HELP)
-    p = train.add_parser(
+    register_gan_training(
+        subparsers,
         "semanticodec",
+        add_arguments,
+        run,
         help="train SemantiCodec's latent diffusion decoder (and its acoustic encoder)",
         description="v-prediction latent diffusion on the VAE latents of 10.24 s crops, "
         "conditioned on the codec's quantized features (classifier-free-guidance dropout); "
         "VAE, HiFi-GAN and the semantic branch frozen.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
     )
-    add_recipe_options(p, "configs/semanticodec/tiny.yaml")
-    p.add_argument("--data", metavar="SOURCE", help="training audio (sets data.source)")
-    add_output_options(p, "run folder (sets train.output_dir)", required=False, overwrite=None)
-    add_resume_option(p)
-    p.set_defaults(func=run_train)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from sonotok.core.errors import SonotokError
-    from sonotok.tokenizer.semanticodec.train_decoder import load_config, train
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for `python -m sonotok.cli.train_semanticodec` (e.g. under accelerate launch)."""
+    return gan_training_main(argv, "semanticodec", EXAMPLES, add_arguments, run)
 
-    overrides = list(args.overrides)
-    if args.data:
-        overrides.append(f"data.source={args.data!r}")
-    if args.output:
-        overrides.append(f"train.output_dir={args.output!r}")
-    try:
-        result = train(load_config(args.config, overrides), resume=args.resume)
-    except SonotokError as err:  # config, data, checkpoint, model: one line
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if result.model_dir is not None:
-        print(f"model: {result.model_dir} (step {result.step}, loss {result.loss})")
-    else:
-        print(f"stopped at step {result.step}; continue with --resume")
-    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,10 +9,13 @@ AudioMAE + k-means semantic branch. With `model.train_acoustic`, the acoustic en
 (LSTM + projection) and its codebook train jointly through a straight-through quantiser with
 codebook and commitment losses (the release used a VQ with the same role).
 
-Everything random in a step (timesteps, noise, the VAE posterior sample, CFG dropout, the data
-crop) is drawn from generators seeded by (seed, step), so resuming is exact.
+Data are the shared crop layer's (`CropTrainer`, as `sonotok train tokenizer` / `codec`):
+`data.sources` cut in 10.24 s crops at 16 kHz, each fixed by its global sample position.
+Everything random in a step (timesteps, noise, the VAE posterior sample, CFG dropout) is drawn
+from generators seeded by (seed, data position), so resuming is exact.
 
-    sonotok.tokenizer.semanticodec.train_decoder.train("configs/semanticodec/tiny.yaml")
+    from sonotok.tokenizer.semanticodec.train_decoder import train
+    train("configs/semanticodec/tiny.yaml", ["data.sources=[{path: my_wavs/}]"])
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -30,6 +33,8 @@ from sonotok.core import training
 from sonotok.core.config import load_yaml_config
 from sonotok.core.errors import ConfigError
 
+from ..train.recipe import CropDataSettings
+from ..train.trainer import CropTrainer
 from .configs import SEGMENT_SAMPLES, SemantiCodecConfig
 from .decoder import SemantiCodecDecoder
 from .decoder_config import DecoderConfig
@@ -82,12 +87,20 @@ class ModelSection:
 
 
 @dataclass
-class DataSection:
-    """`source`: audio (a folder, glob, manifest or {dataset: ...}), cut in random 10.24 s
-    crops (shorter files are zero-padded); null: synthetic harmonic tones (tests)."""
+class DataSection(CropDataSettings):
+    """The shared crop data settings (`data.sources: [{path: ..., weight: ...}]`), at the
+    decoder's fixed geometry: 10.24 s crops at 16 kHz (shorter items zero-padded). The recipe
+    runs no validation: `val_sources` are only looked at by `--check`."""
 
-    source: Any = None
-    synthetic_clips: int = 64
+    segment_samples: int = SEGMENT_SAMPLES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.segment_samples != SEGMENT_SAMPLES:
+            raise ConfigError(
+                f"data.segment_samples={self.segment_samples}: the SemantiCodec decoder trains "
+                f"on 10.24 s segments; use {SEGMENT_SAMPLES} (or leave it out)"
+            )
 
 
 @dataclass
@@ -98,6 +111,12 @@ class DecoderTrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
+
+    def __post_init__(self) -> None:
+        if not self.data.sources:
+            raise ConfigError(
+                "data.sources is empty; add at least one, e.g. --set 'data.sources=[{path: my_wavs/}]'"
+            )
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> DecoderTrainConfig:
@@ -276,43 +295,9 @@ class DecoderTrainingModel(nn.Module):
         return diffusion + vq, {"loss_diffusion": diffusion.detach(), "loss_vq": vq.detach()}
 
 
-# ---- data ---------------------------------------------------------------------------------
-class Segments:
-    """10.24 s training crops, each fixed by its global position (exact resume)."""
-
-    def __init__(self, data: DataSection, seed: int):
-        self.seed = seed
-        self.source = None
-        if data.source is not None:
-            from sonotok.core.sources import open_source, source_spec
-
-            self.source = open_source(source_spec(data.source, "data.source"))
-            if len(self.source) == 0:
-                raise ConfigError(f"data.source={data.source!r} holds no audio")
-        self.count = len(self.source) if self.source is not None else data.synthetic_clips
-
-    def __getitem__(self, position: int) -> torch.Tensor:
-        epoch, offset = divmod(position, self.count)
-        order = np.random.default_rng((self.seed, epoch)).permutation(self.count)
-        rng = np.random.default_rng((self.seed, position, 1))
-        if self.source is None:
-            return self._tone(int(order[offset]))
-        wave = self.source.read(int(order[offset]), 16000)
-        start = int(rng.integers(0, max(1, len(wave) - SEGMENT_SAMPLES + 1)))
-        crop = wave[start : start + SEGMENT_SAMPLES]
-        return torch.from_numpy(np.pad(crop, (0, SEGMENT_SAMPLES - len(crop)))).float()
-
-    def _tone(self, index: int) -> torch.Tensor:
-        rng = np.random.default_rng((self.seed, index, 2))
-        t = np.arange(SEGMENT_SAMPLES) / 16000
-        pitch = rng.uniform(100, 400)
-        wave = sum(np.sin(2 * np.pi * k * pitch * t) / k for k in range(1, 4))
-        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(1, 5) * t)
-        return torch.from_numpy(0.2 * wave * envelope).float()
-
-
-class DecoderTrainer(training.Trainer):
-    """`train_step` = one optimiser step of the UNet (and the acoustic branch, if enabled)."""
+class DecoderTrainer(CropTrainer):
+    """`train_step` = one optimiser step of the UNet (and the acoustic branch, if enabled) on
+    the shared crops (`CropTrainer.batches`)."""
 
     name = "semanticodec decoder"
     export_name = "model"
@@ -323,35 +308,30 @@ class DecoderTrainer(training.Trainer):
         codec, fresh = build_codec(config.model, config.train.seed)
         self.model_core = DecoderTrainingModel(codec, config.model)
         self.fresh = fresh and config.model.scale_by_std
-        self.data = Segments(config.data, config.train.seed)
         params = [p for p in self.model_core.parameters() if p.requires_grad]
         self.setup_model(self.model_core, params)
 
-    def batches(self):
-        t, acc = self.config.train, self.accelerator
-        step = self.step
-        while True:
-            micro = []
-            for j in range(t.grad_accum):
-                first = (
-                    step * t.batch_size
-                    + (j * acc.num_processes + acc.process_index) * self.per_device
-                )
-                waves = torch.stack([self.data[first + k] for k in range(self.per_device)])
-                micro.append((waves, first))
-            yield micro
-            step += 1
+    def positions(self, count: int) -> list[int]:
+        """The global data position of the first crop of each of this step's micro-batches
+        on this process (as `sampling` lays them out): the seed of their randomness."""
+        acc, batch = self.accelerator, self.config.train.batch_size
+        return [
+            self.step * batch + (j * acc.num_processes + acc.process_index) * self.per_device
+            for j in range(count)
+        ]
 
-    def train_step(self, micro_batches) -> dict[str, float]:
+    def train_step(self, micro_batches: list[dict]) -> dict[str, float]:
+        waves = [self.audio(batch) for batch in micro_batches]
         if self.step == 0 and self.fresh:
-            self._scale_by_std(micro_batches[0][0])
-        device, seed = self.accelerator.device, self.config.train.seed
+            self._scale_by_std(waves[0])
+        seed = self.config.train.seed
+        items = list(zip(waves, self.positions(len(waves)), strict=True))
 
         def loss_fn(item):
-            waves, position = item
-            return self.model(waves.to(device), seed * 1_000_003 + position)
+            audio, position = item
+            return self.model(audio, seed * 1_000_003 + position)
 
-        return self.optimize(micro_batches, loss_fn)
+        return {**self.optimize(items, loss_fn), **self.count_skipped()}
 
     def _scale_by_std(self, waves: torch.Tensor) -> None:
         """scale_factor = 1 / std of the first batch's latents (LDM's scale_by_std)."""
@@ -372,7 +352,8 @@ def train(
     overrides: list[str] = (),
     resume=None,
     stop_after_steps: int | None = None,
+    log_with: str | None = "config",
 ) -> training.TrainResult:
     """Run the recipe from a YAML path (or a config object); see the module docs."""
     cfg = config if isinstance(config, DecoderTrainConfig) else load_config(config, overrides)
-    return DecoderTrainer(cfg).run(resume=resume, stop_after_steps=stop_after_steps)
+    return DecoderTrainer(cfg, log_with).run(resume=resume, stop_after_steps=stop_after_steps)

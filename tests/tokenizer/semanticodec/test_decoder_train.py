@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 pytest.importorskip("diffusers")
@@ -28,45 +29,65 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _config(out, *overrides):
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory) -> Path:
+    """One 10.24 s harmonic tone with a slow tremolo (every crop of it is the whole file) and
+    a 1 s one (zero-padded to a segment)."""
+    folder = tmp_path_factory.mktemp("wavs")
+    rng = np.random.default_rng(0)
+    for name, seconds in (("long", 10.24), ("short", 1.0)):
+        t = np.arange(round(seconds * 16000)) / 16000
+        pitch = rng.uniform(100, 400)
+        wave = sum(np.sin(2 * np.pi * k * pitch * t) / k for k in range(1, 4))
+        sf.write(folder / f"{name}.wav", 0.2 * wave * (0.5 + 0.5 * np.sin(6 * np.pi * t)), 16000)
+    return folder
+
+
+def _config(out, data, *overrides):
     base = [f"train.output_dir={out}", "train.batch_size=1", "train.progress=false",
-            "data.synthetic_clips=1", "train.log_every=1"]  # fmt: skip
+            f"data.sources=[{{path: {data}}}]", "train.log_every=1"]  # fmt: skip
     return load_config(CONFIG, base + list(overrides))
 
 
-def _fixed_loss(trainer) -> float:
+def _first_crop(trainer) -> torch.Tensor:
+    return next(iter(trainer.batches()))[0]["audio"]
+
+
+def _fixed_loss(trainer, waves) -> float:
     core = trainer.accelerator.unwrap_model(trainer.model)
     with torch.no_grad():
-        return float(core(trainer.data[0][None], seed=123)[0])
+        return float(core(waves, seed=123)[0])
 
 
-def test_tiny_run_lowers_the_loss(tmp_path):
+def test_tiny_run_lowers_the_loss(tmp_path, wavs):
     trainer = DecoderTrainer(
         _config(
             tmp_path,
+            wavs / "long.wav",
             "train.max_steps=8",
             "optim.lr=3e-3",
             "model.cfg_dropout=0.0",
             "optim.ema_decay=null",
         )
     )
-    trainer._scale_by_std(trainer.data[0][None])  # as step 0 will, on the same batch
-    before = _fixed_loss(trainer)
+    waves = _first_crop(trainer)
+    assert waves.shape == (1, 163840) and float(waves.abs().max()) > 0.1
+    trainer._scale_by_std(waves)  # as step 0 will, on the same batch
+    before = _fixed_loss(trainer, waves)
     trainer.run()
     assert trainer.step == 8
-    assert _fixed_loss(trainer) < 0.9 * before
+    assert _fixed_loss(trainer, waves) < 0.9 * before
     codec = load_tokenizer(tmp_path / "model")
     assert float(codec.decoder.scale_factor) != 1.0  # scale_by_std reached the export
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    straight = DecoderTrainer(_config(tmp_path / "a", "train.max_steps=4"))
+def test_resume_equals_uninterrupted(tmp_path, wavs):
+    straight = DecoderTrainer(_config(tmp_path / "a", wavs, "train.max_steps=4"))
     straight.run()
-    first = DecoderTrainer(_config(tmp_path / "b", "train.max_steps=4", "train.checkpoint_every=2"))
+    twice = ("train.max_steps=4", "train.checkpoint_every=2")
+    first = DecoderTrainer(_config(tmp_path / "b", wavs, *twice))
     first.run(stop_after_steps=2)
-    resumed = DecoderTrainer(
-        _config(tmp_path / "b", "train.max_steps=4", "train.checkpoint_every=2")
-    )
+    resumed = DecoderTrainer(_config(tmp_path / "b", wavs, *twice))
     resumed.run(resume="latest")
     a, b = straight.shipped_model().state_dict(), resumed.shipped_model().state_dict()
     assert a.keys() == b.keys()
@@ -78,21 +99,24 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert torch.equal(trained.centroids, fresh.centroids)  # the semantic branch is frozen
 
 
-def test_cli_trains_and_reports_bad_settings(tmp_path, capsys):
+def test_cli_trains_and_reports_bad_settings(tmp_path, wavs, capsys):
     from sonotok.cli import main
 
-    common = ["train", "semanticodec", "--config", str(CONFIG), "-o", str(tmp_path / "run")]
-    sets = [
-        "train.max_steps=1",
-        "train.batch_size=1",
-        "train.progress=false",
-        "data.synthetic_clips=1",
-    ]
-    assert main(common + [arg for s in sets for arg in ("--set", s)]) == 0
-    assert (tmp_path / "run" / "model" / "config.json").is_file()
-    assert "model:" in capsys.readouterr().out
-    assert main(common + ["--set", "model.cfg_dropout=1.5", "--resume"]) == 2
+    run = tmp_path / "run"
+    sets = [f"train.output_dir={run}", f"data.sources=[{{path: {wavs}}}]"]
+    common = ["train", "semanticodec", "--config", str(CONFIG)]
+    common += [arg for s in sets for arg in ("--set", s)]
+    assert main([*common, "--check"]) == 0
+    assert "2 items; of 2 checked, 2 usable" in capsys.readouterr().out
+    steps = ["train.max_steps=1", "train.batch_size=1", "train.progress=false"]
+    assert main(common + [arg for s in steps for arg in ("--set", s)] + ["--no-tensorboard"]) == 0
+    assert (run / "model" / "config.json").is_file()
+    assert not (run / "tensorboard").exists()
+    assert "trained 1 steps" in capsys.readouterr().out
+    assert main([*common, "--set", "model.cfg_dropout=1.5", "--resume"]) == 2
     assert "cfg_dropout" in capsys.readouterr().err
+    assert main(["train", "semanticodec", "--config", str(CONFIG)]) == 2
+    assert "data.sources is empty" in capsys.readouterr().err
 
 
 def test_slaney_filterbank_matches_librosa_definition():
