@@ -47,13 +47,12 @@ import torch
 from .errors import AudioInputError
 from .io import atomic_output
 from .latents import (
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
     LatentFile,
     _positive_float,
     _positive_int,
-    _same_model,
-    frames_mismatch,
+    check_length_and_model,
+    check_rates,
+    read_tensors,
 )
 
 __all__ = ["CODES_TENSOR", "CodeFile", "code_dtype", "load_encoded"]
@@ -175,7 +174,7 @@ class CodeFile:
     def load(cls, path: str | os.PathLike) -> CodeFile:
         """Read and check a code file; AudioInputError naming the file if it is not one."""
         path = Path(path)
-        tensors, meta = _read(path)
+        tensors, meta = read_tensors(path)
         if CODES_TENSOR not in tensors:
             raise AudioInputError(
                 f"{path}: no 'codes' tensor (it has {sorted(tensors)}); this file was not "
@@ -200,14 +199,7 @@ class CodeFile:
             values[key] = _positive_int(meta.pop(key, None), key, path)
         for key in ("frame_rate", "bitrate"):
             values[key] = _positive_float(meta.pop(key, None), key, path)
-        for key in ("sample_rate", "latent_sample_rate"):
-            rate = values[key]
-            if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-                raise AudioInputError(
-                    f"{path}: metadata {key}={rate} Hz is outside {MIN_SAMPLE_RATE}–"
-                    f"{MAX_SAMPLE_RATE} Hz; the metadata is damaged — fix it or re-encode the "
-                    "audio"
-                )
+        check_rates(values, path)
         size = values["codebook_size"]
         if size is None or size > MAX_CODEBOOK_SIZE:
             raise AudioInputError(
@@ -288,29 +280,14 @@ class CodeFile:
                 f"{self.name}: decode_options {unknown} are not options of this model (it takes "
                 f"{list(taken) or 'none'}); {fix}"
             )
-        if self.num_samples is not None:
-            rate = self.sample_rate or model.sample_rate
-            if frames_mismatch(model, self.num_samples, rate, frames):
-                raise AudioInputError(
-                    f"{self.name}: metadata num_samples={self.num_samples} at {rate} Hz "
-                    f"({self.num_samples / rate:.2f} s) does not match its {frames} code frames "
-                    f"({frames / model.frame_rate:.2f} s); the metadata is damaged or from another "
-                    "file — fix it or re-encode the audio"
-                )
-        if self.model and model_name and not _same_model(self.model, str(model_name)):
-            return (
-                f"{self.name}: encoded by model {self.model!r} but decoded with {model_name!r}; "
-                f"the audio is only right if that decoder was trained on these codes "
-                f"(else pass --model {self.model})"
-            )
-        return None
+        return check_length_and_model(self, model, model_name, frames, "code")
 
 
 def load_encoded(path: str | os.PathLike) -> LatentFile | CodeFile:
     """A latent file or a code file, told apart by its tensor (`latents` or `codes`), never by
     its name; AudioInputError naming the file if it is neither."""
     path = Path(path)
-    tensors, meta = _read(path)
+    tensors, meta = read_tensors(path)
     if CODES_TENSOR in tensors:
         return CodeFile._from_parts(path, tensors[CODES_TENSOR], meta)
     if "latents" in tensors:
@@ -319,19 +296,6 @@ def load_encoded(path: str | os.PathLike) -> LatentFile | CodeFile:
         f"{path}: neither a 'latents' nor a 'codes' tensor (it has {sorted(tensors)}); this file "
         "was not written by `sonotok encode`"
     )
-
-
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of a safetensors file; AudioInputError if it is not one."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except Exception as err:  # safetensors raises its own types for damaged files
-        raise AudioInputError(
-            f"{path}: not a readable safetensors file ({err}); re-create it with `sonotok encode`"
-        ) from None
 
 
 def _check_range(

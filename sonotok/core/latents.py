@@ -118,25 +118,14 @@ class LatentFile:
     @classmethod
     def load(cls, path: str | os.PathLike) -> LatentFile:
         """Read and check a latent file; AudioInputError naming the file if it is not one."""
-        from safetensors import safe_open
-
         path = Path(path)
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                if TENSOR not in f.keys():
-                    raise AudioInputError(
-                        f"{path}: no 'latents' tensor (it has {sorted(f.keys())}); this file was "
-                        "not written by `sonotok encode`"
-                    )
-                tensor, meta = f.get_tensor(TENSOR), dict(f.metadata() or {})
-        except AudioInputError:
-            raise
-        except Exception as err:  # safetensors raises its own types for damaged files
+        tensors, meta = read_tensors(path)
+        if TENSOR not in tensors:
             raise AudioInputError(
-                f"{path}: not a readable safetensors file ({err}); re-create it with "
-                "`sonotok encode`"
-            ) from None
-        return cls._from_parts(path, tensor, meta)
+                f"{path}: no 'latents' tensor (it has {sorted(tensors)}); this file was not "
+                "written by `sonotok encode`"
+            )
+        return cls._from_parts(path, tensors[TENSOR], meta)
 
     @classmethod
     def _from_parts(cls, path: Path, tensor: torch.Tensor, meta: dict[str, str]) -> LatentFile:
@@ -160,14 +149,7 @@ class LatentFile:
         for key in _INT_FIELDS:
             values[key] = _positive_int(meta.pop(key, None), key, path)
         values["frame_rate"] = _positive_float(meta.pop("frame_rate", None), "frame_rate", path)
-        for key in ("sample_rate", "latent_sample_rate"):
-            rate = values[key]
-            if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-                raise AudioInputError(
-                    f"{path}: metadata {key}={rate} Hz is outside {MIN_SAMPLE_RATE}–"
-                    f"{MAX_SAMPLE_RATE} Hz; the metadata is damaged — fix it or re-encode the "
-                    "audio"
-                )
+        check_rates(values, path)
         return cls(tensor, **values, extra=meta, path=path)
 
     # ---- checking against a model -----------------------------------------------------
@@ -201,22 +183,53 @@ class LatentFile:
                 f"{self.name}: encoded at {self.latent_sample_rate} Hz but the model works at "
                 f"{model.sample_rate} Hz; decode with the model that encoded it{made_by}"
             )
-        if self.num_samples is not None:
-            rate = self.sample_rate or model.sample_rate
-            if frames_mismatch(model, self.num_samples, rate, frames):
-                raise AudioInputError(
-                    f"{self.name}: metadata num_samples={self.num_samples} at {rate} Hz "
-                    f"({self.num_samples / rate:.2f} s) does not match its {frames} latent frames "
-                    f"({frames / model.frame_rate:.2f} s); the metadata is damaged or from another "
-                    "file — fix it or re-encode the audio"
-                )
-        if self.model and model_name and not _same_model(self.model, str(model_name)):
-            return (
-                f"{self.name}: encoded by model {self.model!r} but decoded with {model_name!r}; "
-                f"the audio is only right if that decoder was trained on these latents "
-                f"(else pass --model {self.model})"
+        return check_length_and_model(self, model, model_name, frames, "latent")
+
+
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file; AudioInputError if it is not one."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own types for damaged files
+        raise AudioInputError(
+            f"{path}: not a readable safetensors file ({err}); re-create it with `sonotok encode`"
+        ) from None
+
+
+def check_rates(values: dict, path: Path) -> None:
+    """The parsed `sample_rate` / `latent_sample_rate` metadata within the readable rates."""
+    for key in ("sample_rate", "latent_sample_rate"):
+        rate = values[key]
+        if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise AudioInputError(
+                f"{path}: metadata {key}={rate} Hz is outside {MIN_SAMPLE_RATE}–"
+                f"{MAX_SAMPLE_RATE} Hz; the metadata is damaged — fix it or re-encode the audio"
             )
-        return None
+
+
+def check_length_and_model(file, model, model_name: str | None, frames: int, kind: str):
+    """The checks every encoded file (latent or code file) shares: its `num_samples` fits its
+    `frames` (AudioInputError), and a warning (returned) when it names another model than
+    `model_name`. `kind`: "latent" or "code"."""
+    if file.num_samples is not None:
+        rate = file.sample_rate or model.sample_rate
+        if frames_mismatch(model, file.num_samples, rate, frames):
+            raise AudioInputError(
+                f"{file.name}: metadata num_samples={file.num_samples} at {rate} Hz "
+                f"({file.num_samples / rate:.2f} s) does not match its {frames} {kind} frames "
+                f"({frames / model.frame_rate:.2f} s); the metadata is damaged or from another "
+                "file — fix it or re-encode the audio"
+            )
+    if file.model and model_name and not _same_model(file.model, str(model_name)):
+        return (
+            f"{file.name}: encoded by model {file.model!r} but decoded with {model_name!r}; "
+            f"the audio is only right if that decoder was trained on these {kind}s "
+            f"(else pass --model {file.model})"
+        )
+    return None
 
 
 def frames_mismatch(model, num_samples: int, rate: int, frames: int) -> bool:
