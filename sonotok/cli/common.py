@@ -187,69 +187,106 @@ def add_check_option(parser: argparse.ArgumentParser) -> None:
 
 
 # ---- GAN training commands (train tokenizer, train codec) -------------------------------------
-def add_gan_training_options(parser: argparse.ArgumentParser, example: str) -> None:
-    """The options of a crop-GAN training command: --config/--set, --resume,
-    --stop-after-steps, --no-tensorboard, --check."""
-    add_recipe_options(parser, example)
-    add_resume_option(parser)
-    parser.add_argument(
-        "--stop-after-steps",
-        type=options.positive_int,
-        default=None,
-        metavar="N",
-        help="checkpoint and stop after N steps of this invocation (for time-limited jobs; resume later)",
-    )
-    parser.add_argument(
-        "--no-tensorboard", action="store_true", help="do not write TensorBoard logs"
-    )
-    add_check_option(parser)
+@dataclass(frozen=True)
+class TrainingCommand:
+    """One `sonotok train NAME` command on a crop recipe (tokenizer GAN, codec GAN, SemantiCodec
+    decoder): the same options (--config/--set, --resume, --stop-after-steps,
+    --no-tensorboard, --check) with the same meaning, the same --check of the data sources and
+    the same final line. Recipes and trainers are named "module:attribute" and imported only
+    when the command runs, so `sonotok --help` stays light."""
 
+    name: str
+    example_config: str  # the --config shown in --help
+    config_class: str  # "module:Class" of the recipe's typed config
+    trainer: str  # "module:function(config, resume=, stop_after_steps=, log_with=)"
+    help: str
+    description: str
+    examples: str
+    saved: str  # what the final line says was saved ("tokenizer", "codec")
+    #: `describe(config) -> str`: builds what --check can build and says so in one line
+    describe: Callable | None = None
 
-def run_gan_training(
-    args, config_class: type, check: Callable[..., int], train: Callable, what: str
-) -> int:
-    """Load the recipe (--config, --set) as `config_class`, then `check(config)` (--check) or
-    `train(config, resume=..., stop_after_steps=..., log_with=...)`, which imports the trainer
-    (heavy) only then. A SonotokError (config, data, checkpoint, model) is one line, exit 2."""
-    from sonotok.tokenizer.train.config import load_config
-
-    try:
-        config = load_config(config_class, args.config, args.overrides)
-        if args.check:
-            return check(config)
-        result = train(
-            config,
-            resume=args.resume,
-            stop_after_steps=args.stop_after_steps,
-            log_with=None if args.no_tensorboard else "tensorboard",
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_recipe_options(parser, self.example_config)
+        add_resume_option(parser)
+        parser.add_argument(
+            "--stop-after-steps",
+            type=options.positive_int,
+            default=None,
+            metavar="N",
+            help="checkpoint and stop after N steps of this invocation (for time-limited jobs; "
+            "resume later)",
         )
-    except SonotokError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if result.model_dir is not None:  # a stop was already reported by the trainer
-        print(f"trained {result.step} steps; {what} saved to {result.model_dir}")
-    return 0
+        parser.add_argument(
+            "--no-tensorboard", action="store_true", help="do not write TensorBoard logs"
+        )
+        add_check_option(parser)
+
+    def register(self, subparsers) -> None:
+        group = command_group(subparsers, "train", TRAIN_HELP)
+        parser = group.add_parser(
+            self.name,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            help=self.help,
+            description=self.description,
+            epilog=self.examples,
+        )
+        self.add_arguments(parser)
+        parser.set_defaults(func=self.run)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """Entry point of `python -m sonotok.cli.train_NAME` (e.g. under accelerate launch)."""
+        parser = options.OptionParser(
+            prog=f"sonotok train {self.name}",
+            epilog=self.examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        self.add_arguments(parser)
+        return self.run(parser.parse_args(argv))
+
+    def run(self, args) -> int:
+        """Load the recipe (--config, --set), then --check or train. A SonotokError (config,
+        data, checkpoint, model) is one line, exit 2."""
+        from sonotok.tokenizer.train.config import load_config
+
+        try:
+            config = load_config(_attribute(self.config_class), args.config, args.overrides)
+            if args.check:
+                return self.check(config)
+            result = _attribute(self.trainer)(
+                config,
+                resume=args.resume,
+                stop_after_steps=args.stop_after_steps,
+                log_with=None if args.no_tensorboard else "tensorboard",
+            )
+        except SonotokError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if result.model_dir is not None:  # a stop was already reported by the trainer
+            print(f"trained {result.step} steps; {self.saved} saved to {result.model_dir}")
+        return 0
+
+    def check(self, config) -> int:
+        """--check: the config loaded, the model builds (where `describe` says so) and the
+        data sources are usable."""
+        from sonotok.tokenizer.train.data import check_data
+
+        line = self.describe(config) if self.describe else None
+        data = config.data
+        code = report_checks(
+            check_data(data.sources + data.val_sources, data.segment_samples, data.silence_db)
+        )
+        if line:
+            print(f"  model: {line}")
+        return code
 
 
-def register_gan_training(subparsers, name: str, add_arguments: Callable, run: Callable, **kw):
-    """`sonotok train NAME` (`kw`: help, description, epilog), its options and its runner."""
-    group = command_group(subparsers, "train", TRAIN_HELP)
-    parser = group.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+def _attribute(spec: str):
+    """ "module:attribute" → the attribute (imported now)."""
+    import importlib
 
-
-def gan_training_main(
-    argv: list[str] | None, name: str, examples: str, add_arguments: Callable, run: Callable
-) -> int:
-    """Entry point of `python -m sonotok.cli.train_NAME` (e.g. under accelerate launch)."""
-    parser = options.OptionParser(
-        prog=f"sonotok train {name}",
-        epilog=examples,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 # ---- models ------------------------------------------------------------------------------

@@ -9,16 +9,9 @@ Runs plainly (one CPU or GPU) or under `accelerate launch` (N GPUs, mixed precis
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from sonotok.cli.common import (
-    add_gan_training_options,
-    gan_training_main,
-    register_gan_training,
-    report_checks,
-    run_gan_training,
-)
+from sonotok.cli.common import TrainingCommand
 
 EXAMPLES = """examples:
   sonotok train codec --config configs/codec/tiny.yaml --set model.family=sqcodec \\
@@ -32,55 +25,31 @@ metrics.jsonl, tensorboard/ (tensorboard --logdir OUTPUT_DIR).
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_gan_training_options(parser, "configs/codec/tiny.yaml")
-
-
-def check(config) -> int:
-    """--check: the codec builds from model.* and the crops fit its frames; data is usable."""
+def describe(config) -> str:
+    """--check: the codec builds from model.* and the crops fit its frames."""
     from sonotok.tokenizer.train.codec import check_model
-    from sonotok.tokenizer.train.data import check_data
 
     codec = check_model(config)
-    data = config.data
-    checks = check_data(data.sources + data.val_sources, data.segment_samples, data.silence_db)
-    code = report_checks(checks)
-    print(
-        f"  model: {config.model.family}: {codec.codebook_size} codes × {codec.num_codebooks} "
+    return (
+        f"{config.model.family}: {codec.codebook_size} codes × {codec.num_codebooks} "
         f"codebook(s) at {codec.frame_rate:g} Hz, {codec.sample_rate} Hz audio"
     )
-    return code
 
 
-def train(config, **kwargs):
-    from sonotok.tokenizer.train.codec import train_codec
-
-    return train_codec(config, **kwargs)
-
-
-def run(args) -> int:
-    from sonotok.tokenizer.train.codec_recipe import CodecTrainConfig
-
-    return run_gan_training(args, CodecTrainConfig, check, train, "codec")
-
-
-def register(subparsers) -> None:
-    register_gan_training(
-        subparsers,
-        "codec",
-        add_arguments,
-        run,
-        help="train a discrete codec family (GAN: mel + feature matching + its quantizer's losses)",
-        description=__doc__.split("\n\n")[0]
-        + " Losses: mel·L_mel + L_fm + L_adv (hinge or least squares) + the codec's own terms.",
-        epilog=EXAMPLES,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m sonotok.cli.train_codec` (e.g. under accelerate launch)."""
-    return gan_training_main(argv, "codec", EXAMPLES, add_arguments, run)
-
+COMMAND = TrainingCommand(
+    name="codec",
+    example_config="configs/codec/tiny.yaml",
+    config_class="sonotok.tokenizer.train.codec_recipe:CodecTrainConfig",
+    trainer="sonotok.tokenizer.train.codec:train_codec",
+    help="train a discrete codec family (GAN: mel + feature matching + its quantizer's losses)",
+    description=__doc__.split("\n\n")[0]
+    + " Losses: mel·L_mel + L_fm + L_adv (hinge or least squares) + the codec's own terms.",
+    examples=EXAMPLES,
+    saved="codec",
+    describe=describe,
+)
+register = COMMAND.register
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,16 +11,9 @@ The options and data settings are those of `sonotok train codec` (`data.sources`
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from sonotok.cli.common import (
-    add_gan_training_options,
-    gan_training_main,
-    register_gan_training,
-    report_checks,
-    run_gan_training,
-)
+from sonotok.cli.common import TrainingCommand
 
 EXAMPLES = """examples:
   sonotok train semanticodec --config configs/semanticodec/tiny.yaml \\
@@ -38,51 +31,26 @@ metrics.jsonl, tensorboard/.
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_gan_training_options(parser, "configs/semanticodec/tiny.yaml")
+def describe(config) -> str:
+    """--check's model line (the codec is built by training)."""
+    return f"{config.model.codec} (decoder_size {config.model.decoder_size} if new)"
 
 
-def check(config) -> int:
-    """--check: the data sources hold usable 10.24 s crops (the codec is built by training)."""
-    from sonotok.tokenizer.train.data import check_data
-
-    data = config.data
-    checks = check_data(data.sources + data.val_sources, data.segment_samples, data.silence_db)
-    code = report_checks(checks)
-    print(f"  model: {config.model.codec} (decoder_size {config.model.decoder_size} if new)")
-    return code
-
-
-def train(config, **kwargs):
-    from sonotok.tokenizer.semanticodec.train_decoder import train as train_decoder
-
-    return train_decoder(config, **kwargs)
-
-
-def run(args) -> int:
-    from sonotok.tokenizer.semanticodec.train_decoder import DecoderTrainConfig
-
-    return run_gan_training(args, DecoderTrainConfig, check, train, "codec")
-
-
-def register(subparsers) -> None:
-    register_gan_training(
-        subparsers,
-        "semanticodec",
-        add_arguments,
-        run,
-        help="train SemantiCodec's latent diffusion decoder (and its acoustic encoder)",
-        description="v-prediction latent diffusion on the VAE latents of 10.24 s crops, "
-        "conditioned on the codec's quantized features (classifier-free-guidance dropout); "
-        "VAE, HiFi-GAN and the semantic branch frozen.",
-        epilog=EXAMPLES,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m sonotok.cli.train_semanticodec` (e.g. under accelerate launch)."""
-    return gan_training_main(argv, "semanticodec", EXAMPLES, add_arguments, run)
-
+COMMAND = TrainingCommand(
+    name="semanticodec",
+    example_config="configs/semanticodec/tiny.yaml",
+    config_class="sonotok.tokenizer.semanticodec.train_decoder:DecoderTrainConfig",
+    trainer="sonotok.tokenizer.semanticodec.train_decoder:train",
+    help="train SemantiCodec's latent diffusion decoder (and its acoustic encoder)",
+    description="v-prediction latent diffusion on the VAE latents of 10.24 s crops, "
+    "conditioned on the codec's quantized features (classifier-free-guidance dropout); "
+    "VAE, HiFi-GAN and the semantic branch frozen.",
+    examples=EXAMPLES,
+    saved="codec",
+    describe=describe,
+)
+register = COMMAND.register
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,16 +8,9 @@ Runs plainly (one CPU or GPU) or under `accelerate launch` (N GPUs, mixed precis
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from sonotok.cli.common import (
-    add_gan_training_options,
-    gan_training_main,
-    register_gan_training,
-    report_checks,
-    run_gan_training,
-)
+from sonotok.cli.common import TrainingCommand
 
 EXAMPLES = """examples:
   sonotok train tokenizer --config configs/tokenizer/tiny.yaml \\
@@ -31,48 +24,19 @@ checkpoints/step_*/, metrics.jsonl, tensorboard/ (tensorboard --logdir OUTPUT_DI
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_gan_training_options(parser, "configs/tokenizer/paper.yaml")
-
-
-def check(config) -> int:
-    """--check: the config loaded; the data sources are usable."""
-    from sonotok.tokenizer.train.data import check_data
-
-    data = config.data
-    checks = check_data(data.sources + data.val_sources, data.segment_samples, data.silence_db)
-    return report_checks(checks)
-
-
-def train(config, **kwargs):
-    from sonotok.tokenizer.train.trainer import train_tokenizer
-
-    return train_tokenizer(config, **kwargs)
-
-
-def run(args) -> int:
-    from sonotok.tokenizer.train.recipe import TokenizerTrainConfig
-
-    return run_gan_training(args, TokenizerTrainConfig, check, train, "tokenizer")
-
-
-def register(subparsers) -> None:
-    register_gan_training(
-        subparsers,
-        "tokenizer",
-        add_arguments,
-        run,
-        help="train the tokenizer's acoustic branch + decoder (GAN, frozen semantic encoder)",
-        description=__doc__.split("\n\n")[0]
-        + " The semantic encoder stays frozen; losses 45·L_sem + 45·L_mel + L_fm + L_adv (paper).",
-        epilog=EXAMPLES,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m sonotok.cli.train_tokenizer` (e.g. under accelerate launch)."""
-    return gan_training_main(argv, "tokenizer", EXAMPLES, add_arguments, run)
-
+COMMAND = TrainingCommand(
+    name="tokenizer",
+    example_config="configs/tokenizer/paper.yaml",
+    config_class="sonotok.tokenizer.train.recipe:TokenizerTrainConfig",
+    trainer="sonotok.tokenizer.train.trainer:train_tokenizer",
+    help="train the tokenizer's acoustic branch + decoder (GAN, frozen semantic encoder)",
+    description=__doc__.split("\n\n")[0]
+    + " The semantic encoder stays frozen; losses 45·L_sem + 45·L_mel + L_fm + L_adv (paper).",
+    examples=EXAMPLES,
+    saved="tokenizer",
+)
+register = COMMAND.register
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())
