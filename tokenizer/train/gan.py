@@ -12,6 +12,7 @@ logging and the shipped (EMA) model are shared too. A recipe builds its generato
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import math
@@ -188,11 +189,11 @@ class GANTrainer(CropTrainer):
         """The generator's forward arguments for a crop batch (made once per micro-batch)."""
         return (audio,)
 
+    @abc.abstractmethod
     def generator_loss(self, inputs: tuple, out: tuple, logs: dict, n: int):
         """The recipe's own (non-adversarial) generator loss on one micro-batch of `n`, its
         terms logged with `_add`. Returns (real, fake, loss): the audio pair the
         discriminators judge and the loss tensor."""
-        raise NotImplementedError
 
     def discriminators_due(self) -> bool:
         """Whether the discriminators step this (adversarial) step."""
